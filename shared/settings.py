@@ -1,0 +1,49 @@
+"""One typed settings object, read once from TRAINQ_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as TRAINQ_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINQ_", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="Local state: database, artifacts, logs.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default a SQLite file.")
+    redis_url: str = "redis://localhost:6379/0"
+    artifacts: Path = Field(default=Path(""), description="Where trained models are stored.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 2
+    web_threads: int = 8
+    worker_concurrency: int = 1
+    max_epochs: int = Field(default=1000, ge=1)
+    max_predict_instances: int = Field(default=10_000, ge=1)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
+    page_size_max: int = 100
+
+    def model_post_init(self, _context: object) -> None:
+        """Fill the defaults that depend on var_dir."""
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.var_dir / 'trainq.db').resolve()}"
+        if self.artifacts == Path(""):
+            self.artifacts = self.var_dir / "artifacts"
+        self.artifacts = self.artifacts.resolve()
+
+    @property
+    def token_file(self) -> Path:
+        """Where the local launcher keeps the first user's token."""
+        return self.var_dir / "token"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
