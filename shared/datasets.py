@@ -1,0 +1,132 @@
+"""Built-in datasets: the keras.datasets loaders, and an MNIST sample shipped with trainq."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.errors import DatasetUnavailable
+
+SAMPLE_FILE = Path(__file__).parent / "data" / "mnist_sample.npz"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Arrays of one dataset, as keras.datasets returns them (raw values, not scaled)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A dataset known by name, and the files it needs on this machine."""
+
+    name: str
+    description: str
+    input_shape: tuple[int, ...]
+    files: tuple[str, ...]  # relative to $KERAS_HOME, or absolute
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin(
+            "mnist-sample",
+            "5,000 MNIST training digits (500 per class) and the 10,000-image MNIST test set, "
+            "shipped with trainq",
+            (28, 28),
+            (str(SAMPLE_FILE),),
+        ),
+        Builtin("mnist", "MNIST handwritten digits, 60k/10k", (28, 28), ("datasets/mnist.npz",)),
+        Builtin(
+            "fashion_mnist",
+            "Fashion-MNIST clothing images, 60k/10k",
+            (28, 28),
+            tuple(
+                f"datasets/fashion-mnist/{f}"
+                for f in (
+                    "train-labels-idx1-ubyte.gz",
+                    "train-images-idx3-ubyte.gz",
+                    "t10k-labels-idx1-ubyte.gz",
+                    "t10k-images-idx3-ubyte.gz",
+                )
+            ),
+        ),
+        Builtin(
+            "boston_housing",
+            "Boston housing prices, 13 features, regression",
+            (13,),
+            ("datasets/boston_housing.npz",),
+        ),
+    )
+}
+
+_HOW_TO_PROVIDE = {
+    "mnist": "copy mnist.npz (as keras.datasets.mnist downloads it) to {path}",
+    "fashion_mnist": "install Debian's dataset-fashion-mnist and copy the four .gz files from "
+    "/usr/share/datasets/fashion-mnist/ into {dir}",
+    "boston_housing": "copy boston_housing.npz (as keras.datasets.boston_housing downloads it) "
+    "to {path}",
+}
+
+
+def keras_home() -> Path:
+    """Where keras.datasets looks for its cached files."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
+def _missing_files(builtin: Builtin) -> list[Path]:
+    paths = [Path(f) if os.path.isabs(f) else keras_home() / f for f in builtin.files]
+    return [p for p in paths if not p.is_file()]
+
+
+def describe(name: str) -> Builtin:
+    """The built-in dataset of that name, if this server has its files; else a clear error."""
+    builtin = BUILTINS.get(name)
+    if builtin is None:
+        raise DatasetUnavailable(
+            f"unknown dataset {name!r}; built-in datasets are: {', '.join(sorted(BUILTINS))}",
+            details={"field": "dataset.name"},
+        )
+    missing = _missing_files(builtin)
+    if missing:
+        how = _HOW_TO_PROVIDE.get(name, "reinstall trainq").format(
+            path=missing[0], dir=missing[0].parent
+        )
+        raise DatasetUnavailable(
+            f"dataset {name!r} is not available on this server (no internet to download it): "
+            f"missing {', '.join(str(p) for p in missing)}; to provide it, {how}",
+            details={"field": "dataset.name", "missing": [str(p) for p in missing]},
+        )
+    return builtin
+
+
+def _keras_loader(name: str) -> Any:
+    import keras  # noqa: PLC0415 - Keras is imported only where data is really loaded
+
+    return getattr(keras.datasets, name).load_data
+
+
+@lru_cache(maxsize=4)
+def load(name: str) -> Splits:
+    """Load a built-in dataset once per process (read-only arrays shared by all jobs)."""
+    describe(name)
+    if name == "mnist-sample":
+        with np.load(SAMPLE_FILE, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        splits = Splits(**arrays)
+    else:
+        (x_train, y_train), (x_test, y_test) = _keras_loader(name)()
+        splits = Splits(x_train, y_train, x_test, y_test)
+    for array in (splits.x_train, splits.y_train, splits.x_test, splits.y_test):
+        if array is not None:
+            array.setflags(write=False)
+    return splits

@@ -1,0 +1,84 @@
+"""The one error type of the service; the web turns it into the one JSON error shape."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """Machine-readable error codes shared by the API, the SDK and the CLI."""
+
+    bad_request = "bad_request"
+    invalid_spec = "invalid_spec"
+    invalid_input = "invalid_input"
+    unauthorized = "unauthorized"
+    not_found = "not_found"
+    method_not_allowed = "method_not_allowed"
+    conflict = "conflict"
+    payload_too_large = "payload_too_large"
+    dataset_unavailable = "dataset_unavailable"
+    unavailable = "unavailable"
+    internal = "internal"
+
+
+class TrainqError(Exception):
+    """An error a caller can act on: an HTTP status, a code, a message and details."""
+
+    status = 400
+    code = ErrorCode.bad_request
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body."""
+        return {"error": {"code": str(self.code), "message": self.message, "details": self.details}}
+
+
+class BadRequest(TrainqError):
+    """The request cannot be read (malformed JSON, wrong content type)."""
+
+
+class InvalidSpec(TrainqError):
+    """A job spec that fails validation."""
+
+    status = 422
+    code = ErrorCode.invalid_spec
+
+
+class InvalidInput(TrainqError):
+    """Request data that is well-formed but unusable (e.g. wrong shape for predict)."""
+
+    status = 422
+    code = ErrorCode.invalid_input
+
+
+class DatasetUnavailable(TrainqError):
+    """A dataset that this server does not have."""
+
+    status = 422
+    code = ErrorCode.dataset_unavailable
+
+
+class Unauthorized(TrainqError):
+    """No token, or a token that is not valid."""
+
+    status = 401
+    code = ErrorCode.unauthorized
+
+
+class NotFound(TrainqError):
+    """No such resource, or one that belongs to somebody else."""
+
+    status = 404
+    code = ErrorCode.not_found
+
+
+class Conflict(TrainqError):
+    """The resource is not in a state that allows the request."""
+
+    status = 409
+    code = ErrorCode.conflict

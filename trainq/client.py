@@ -1,0 +1,99 @@
+"""A small Python client for the trainq HTTP API."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class ApiError(Exception):
+    """An error answered by the API, with its HTTP status and error code."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def default_token(var_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """TRAINQ_TOKEN, else the token the local launcher saved in var/token."""
+    token = os.environ.get("TRAINQ_TOKEN")
+    if token:
+        return token
+    path = Path(var_dir or os.environ.get("TRAINQ_VAR_DIR") or "var") / "token"
+    return path.read_text().strip() if path.is_file() else None
+
+
+class Client:
+    """Talks to one trainq server as one user."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 60):
+        self.url = (url or os.environ.get("TRAINQ_URL") or DEFAULT_URL).rstrip("/")
+        self.token = token or default_token()
+        self.timeout = timeout
+        self.http = requests.Session()
+        if self.token:
+            self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self.http.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        if response.status_code >= 400:
+            try:
+                err = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                err = {"code": "http_error", "message": response.text[:500], "details": {}}
+            raise ApiError(response.status_code, err["code"], err["message"], err["details"])
+        return response
+
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Submit a job spec; returns the queued job."""
+        return self._call("POST", "/api/v1/jobs", json=spec).json()  # type: ignore[no-any-return]
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        """A job with its progress and per-epoch history."""
+        return self._call("GET", f"/api/v1/jobs/{job_id}").json()  # type: ignore[no-any-return]
+
+    def list(self, page: int = 1, per_page: int = 20, status: str | None = None) -> dict[str, Any]:
+        """One page of the caller's jobs, newest first."""
+        params: dict[str, Any] = {"page": page, "per_page": per_page}
+        if status:
+            params["status"] = status
+        return self._call("GET", "/api/v1/jobs", params=params).json()  # type: ignore[no-any-return]
+
+    def wait(self, job_id: str, poll: float = 1.0, timeout: float | None = None) -> dict[str, Any]:
+        """Poll until the job has finished; returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job["status"] in FINISHED:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+            time.sleep(poll)
+
+    def predict(self, job_id: str, instances: list[Any]) -> list[dict[str, Any]]:
+        """Logits, probabilities and class for each raw instance."""
+        body = {"instances": instances}
+        result = self._call("POST", f"/api/v1/jobs/{job_id}/predict", json=body).json()
+        return result["predictions"]  # type: ignore[no-any-return]
+
+    def download_model(self, job_id: str, path: str | Path, fmt: str = "keras") -> Path:
+        """Save the trained model (.keras or .h5) to path."""
+        response = self._call(
+            "GET", f"/api/v1/jobs/{job_id}/model", params={"format": fmt}, stream=True
+        )
+        path = Path(path)
+        with path.open("wb") as f:
+            for chunk in response.iter_content(1 << 16):
+                f.write(chunk)
+        return path
+
+    def health(self) -> dict[str, Any]:
+        """The server's health report."""
+        return self.http.get(self.url + "/healthz", timeout=self.timeout).json()  # type: ignore[no-any-return]

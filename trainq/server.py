@@ -1,0 +1,66 @@
+"""Server-side commands (need `pip install 'trainq[server]'`): migrate, create users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server() -> Any:
+    try:
+        from shared.settings import get_settings  # noqa: PLC0415
+    except ImportError as exc:  # the light client was installed without the server parts
+        raise SystemExit(
+            f"this command runs the service and needs its dependencies ({exc.name} is missing): "
+            "pip install -e '.[server]' in a checkout of trainq, or use `make up`"
+        ) from exc
+    return get_settings()
+
+
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
+    settings = _server()
+    if settings.database_url.startswith("sqlite"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def create_user(name: str, admin: bool = False) -> str:
+    """Create a user and return a new token for them."""
+    from shared.auth import create_user as add_user  # noqa: PLC0415
+    from shared.auth import issue_token  # noqa: PLC0415
+    from shared.db import session_scope  # noqa: PLC0415
+    from shared.models import Role  # noqa: PLC0415
+
+    settings = _server()
+    migrate()
+    with session_scope(settings.database_url) as session:
+        user = add_user(session, name, Role.admin if admin else Role.user)
+        return issue_token(session, user)
+
+
+def ensure_first_user() -> tuple[str | None, Path]:
+    """On first start: create an admin user and save the token where the CLI finds it."""
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from shared.db import session_scope  # noqa: PLC0415
+    from shared.models import User  # noqa: PLC0415
+
+    settings = _server()
+    token_file: Path = settings.token_file
+    with session_scope(settings.database_url) as session:
+        has_users = (session.scalar(select(func.count()).select_from(User)) or 0) > 0
+    if has_users:
+        return None, token_file
+    token = create_user("admin", admin=True)
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return token, token_file

@@ -1,0 +1,135 @@
+"""`trainq up`: the whole service on one machine, in the foreground, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from trainq import server
+
+
+def _redis_answers(url: str) -> bool:
+    import redis  # noqa: PLC0415
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _start_redis(url: str, var_dir: Path) -> subprocess.Popen[bytes]:
+    parsed = urlparse(url)
+    if parsed.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise SystemExit(f"no Redis answers at {url}; start it, or set TRAINQ_REDIS_URL")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            f"no Redis answers at {url}, and redis-server is not installed to start one.\n"
+            "Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install "
+            "redis), or point TRAINQ_REDIS_URL at a running Redis."
+        )
+    port = parsed.port or 6379
+    print(f"trainq: no Redis at {url}; starting redis-server on port {port}", flush=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(var_dir.resolve())],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(50):
+        if _redis_answers(url):
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"redis-server did not answer on port {port}")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+def run() -> int:
+    """Start Redis if needed, migrate, create the first user, run web, worker and beat."""
+    settings = server._server()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    if not _port_free(settings.host, settings.port):
+        raise SystemExit(f"port {settings.port} is taken; set TRAINQ_PORT to another one")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    if not _redis_answers(settings.redis_url):
+        procs["redis"] = _start_redis(settings.redis_url, settings.var_dir)
+    server.migrate()
+    token, token_file = server.ensure_first_user()
+
+    py = sys.executable
+    env = {**os.environ, "TRAINQ_DATABASE_URL": settings.database_url,
+           "TRAINQ_ARTIFACTS": str(settings.artifacts), "PYTHONUNBUFFERED": "1"}
+    commands = {
+        "web": [py, "-m", "gunicorn", "web.wsgi:app", "--bind", f"{settings.host}:{settings.port}",
+                "--worker-class", "gthread", "--workers", str(settings.web_workers),
+                "--threads", str(settings.web_threads), "--timeout", "120"],
+        "worker": [py, "-m", "celery", "-A", "worker", "worker", "--queues", "celery",
+                   "--concurrency", str(settings.worker_concurrency), "--loglevel", "INFO",
+                   "--hostname", "train@%h"],
+        "periodic": [py, "-m", "celery", "-A", "worker", "worker", "--queues", "trainq.periodic",
+                     "--pool", "solo", "--beat", "--loglevel", "INFO", "--hostname", "periodic@%h",
+                     "--schedule", str(settings.var_dir / "celerybeat-schedule")],
+    }
+    for name, cmd in commands.items():
+        child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
+        procs[name] = subprocess.Popen(cmd, env=child_env, cwd=server.ROOT, start_new_session=True)
+
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"\ntrainq is starting at {url}  (web, worker and periodic jobs; Ctrl-C stops all)")
+    if token:
+        print(f"A first user 'admin' was created; its token is saved in {token_file}.")
+        print("The trainq CLI reads it from there; for curl: export TRAINQ_TOKEN=$(cat "
+              f"{token_file})")
+    print("Try: trainq submit examples/quickstart.json --follow\n", flush=True)
+    return _supervise(procs)
+
+
+def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"trainq: {name} exited with code {proc.returncode}; stopping", flush=True)
+                stopping, code = True, 1
+                break
+        time.sleep(0.5)
+    print("trainq: stopping ...", flush=True)
+    # The service first (the worker hands back or finishes its job), Redis last.
+    _stop_all([p for n, p in procs.items() if n != "redis"])
+    _stop_all([procs["redis"]] if "redis" in procs else [])
+    print("trainq: stopped", flush=True)
+    return code
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 30) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

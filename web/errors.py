@@ -1,0 +1,75 @@
+"""App-wide error handlers: every error leaves in the one JSON shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import ErrorCode, TrainqError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: ErrorCode.bad_request,
+    401: ErrorCode.unauthorized,
+    404: ErrorCode.not_found,
+    405: ErrorCode.method_not_allowed,
+    413: ErrorCode.payload_too_large,
+}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any]) -> Response:
+    """The one error shape: {"error": {"code", "message", "details"}}."""
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response.status_code = status
+    return response
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic's errors as field paths and messages a person can act on."""
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False):
+        # Drop pydantic's union-branch tags ("str", "ObjectSpec") from the path.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()) and p != "str")
+        field = _field(loc)
+        errors.append({"field": f"{prefix}{field}", "message": err["msg"]})
+    return errors
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(TrainqError)
+    def _trainq(exc: TrainqError) -> Response:
+        return error_response(exc.status, str(exc.code), exc.message, exc.details)
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError) -> Response:
+        errors = validation_details(exc)
+        first = errors[0] if errors else {"field": "", "message": "invalid"}
+        return error_response(
+            422, str(ErrorCode.invalid_spec), f"{first['field']}: {first['message']}",
+            {"errors": errors},
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, ErrorCode.bad_request if status < 500 else ErrorCode.internal)
+        return error_response(status, str(code), exc.description or exc.name, {})
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, str(ErrorCode.internal), "internal error", {})

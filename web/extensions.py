@@ -1,0 +1,58 @@
+"""Per-app resources: settings, a database session per request, the model cache, the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from shared.db import session_factory
+from shared.serving import ModelCache
+from shared.settings import Settings
+from web.queue import JobQueue
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Bind the settings and shared resources to the app."""
+    app.extensions["trainq"] = {
+        "settings": settings,
+        "sessions": session_factory(settings.database_url),
+        "models": ModelCache(),
+        "queue": JobQueue(settings),
+    }
+    app.teardown_appcontext(_close_session)
+
+
+def _state() -> dict[str, Any]:
+    return current_app.extensions["trainq"]  # type: ignore[no-any-return]
+
+
+def settings() -> Settings:
+    """The app's settings."""
+    return _state()["settings"]  # type: ignore[no-any-return]
+
+
+def db() -> Session:
+    """The request's database session, opened on first use."""
+    if "db" not in g:
+        g.db = _state()["sessions"]()
+    return g.db  # type: ignore[no-any-return]
+
+
+def models() -> ModelCache:
+    """Loaded models of this process."""
+    return _state()["models"]  # type: ignore[no-any-return]
+
+
+def queue() -> JobQueue:
+    """The producer that hands jobs to the workers."""
+    return _state()["queue"]  # type: ignore[no-any-return]
+
+
+def _close_session(exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        if exc is not None:
+            session.rollback()
+        session.close()

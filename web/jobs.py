@@ -1,0 +1,138 @@
+"""Jobs: submit, look up, list, predict with the trained model, download it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request, send_file
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import artifacts, jobs, serving
+from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
+from shared.models import JobStatus
+from shared.spec import JobSpec
+from web.auth import current_user
+from web.extensions import db, models, queue, settings
+
+bp = Blueprint("jobs", __name__)
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        if not request.is_json:
+            raise BadRequest("send a JSON body with 'Content-Type: application/json'")
+        raise BadRequest("the request body is not valid JSON")
+    return body
+
+
+@bp.post("")
+def submit() -> ResponseReturnValue:
+    """Validate and record a job, then hand it to the workers: 202 with the job."""
+    user = current_user()
+    spec = JobSpec.model_validate(_json_body())
+    session = db()
+    job = jobs.create_job(session, user, spec, settings())
+    session.commit()  # the database holds the job before the broker hears of it
+    queue().send(job.id)
+    return jobs.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
+
+
+class _ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    page: int = Field(default=1, ge=1)
+    per_page: int = Field(default=20, ge=1, le=100)
+    status: JobStatus | None = None
+
+
+@bp.get("")
+def list_jobs() -> ResponseReturnValue:
+    """The caller's jobs, newest first, paginated (?page=&per_page=&status=)."""
+    user = current_user()
+    try:
+        query = _ListQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise InvalidInput(
+            f"query parameter {'.'.join(map(str, first['loc']))}: {first['msg']}",
+            details={"field": ".".join(map(str, first["loc"]))},
+        ) from exc
+    found, total = jobs.list_jobs(
+        db(), user, page=query.page, per_page=query.per_page, status=query.status
+    )
+    return {
+        "jobs": [jobs.job_to_dict(j, history=False) for j in found],
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": total,
+        "pages": (total + query.per_page - 1) // query.per_page,
+    }
+
+
+@bp.get("/<job_id>")
+def get(job_id: str) -> ResponseReturnValue:
+    """Status, progress (epoch k of n, percent, ETA), per-epoch history, error."""
+    return jobs.job_to_dict(jobs.get_job(db(), current_user(), job_id))
+
+
+def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
+    job = jobs.get_job(db(), current_user(), job_id)
+    if job.status != JobStatus.succeeded:
+        raise Conflict(
+            f"job {job_id} is {job.status}; its model is available once it has succeeded",
+            details={"status": str(job.status)},
+        )
+    artifact = next((a for a in job.artifacts if a.format == fmt), None)
+    if artifact is None:
+        raise NotFound(f"job {job_id} has no model in format {fmt!r}")
+    path = settings().artifacts / artifact.path
+    if not path.is_file():
+        raise NotFound(f"the model file of job {job_id} is missing from the artifact store")
+    return job, (path, artifact)
+
+
+class _PredictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instances: list[Any] = Field(min_length=1)
+
+
+@bp.post("/<job_id>/predict")
+def predict(job_id: str) -> ResponseReturnValue:
+    """Raw instances in, the job's preprocessing applied: logits, probabilities, classes out."""
+    current_user()
+    body = _json_body()
+    job, (path, artifact) = _model_file(job_id, "keras")
+    try:
+        parsed = _PredictBody.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "send {\"instances\": [...]} with at least one instance",
+            details={"field": "instances"},
+        ) from exc
+    if len(parsed.instances) > settings().max_predict_instances:
+        raise InvalidInput(
+            f"at most {settings().max_predict_instances} instances per request",
+            details={"field": "instances"},
+        )
+    model, lock = models().get(path, artifact.sha256)
+    scale = float(job.spec["dataset"].get("scale", 1.0))
+    return {"job_id": job.id, "predictions": serving.predict(model, lock, parsed.instances, scale)}
+
+
+@bp.get("/<job_id>/model")
+def download(job_id: str) -> ResponseReturnValue:
+    """The trained model as a .keras (default) or .h5 file."""
+    fmt = request.args.get("format", "keras")
+    if fmt not in artifacts.MODEL_FILES:
+        raise InvalidInput(
+            f"format must be one of {', '.join(artifacts.MODEL_FILES)}; got {fmt!r}",
+            details={"field": "format"},
+        )
+    _, (path, _artifact) = _model_file(job_id, fmt)
+    return send_file(
+        path,
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=f"trainq-{job_id}.{fmt}",
+    )

@@ -1,0 +1,59 @@
+"""The Celery app, configured for long training jobs on Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from shared.db import dispose_all
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+PERIODIC_QUEUE = "trainq.periodic"
+
+app = Celery("trainq", broker=settings.redis_url, include=["worker.tasks", "worker.periodic"])
+app.conf.update(
+    task_ignore_result=True,  # the jobs table, not a result backend, is the truth about a job
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    # A fresh child per job returns all the memory Keras and TensorFlow keep between jobs.
+    worker_max_tasks_per_child=1,
+    # The new child imports TensorFlow before it takes a job; that takes longer than the default.
+    worker_proc_alive_timeout=120,
+    broker_transport_options={"visibility_timeout": 12 * 3600},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    # Periodic jobs go to their own light worker, so they never take a training slot.
+    task_routes={"trainq.reconcile": {"queue": PERIODIC_QUEUE}},
+    beat_schedule={
+        "reconcile": {"task": "trainq.reconcile", "schedule": 15.0},
+    },
+)
+
+
+def tf_threads() -> int:
+    """This process's share of the cores, so that several workers don't oversubscribe them."""
+    cores = os.cpu_count() or 1
+    return int(os.environ.get("TRAINQ_TF_THREADS") or max(1, cores // settings.worker_concurrency))
+
+
+@worker_process_init.connect
+def _warm_child(**_: Any) -> None:
+    """In each fresh child: new DB connections, then TensorFlow loaded before the job comes."""
+    dispose_all()
+    if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing
+        return
+    import tensorflow as tf  # noqa: PLC0415 - never in the parent, which forks
+
+    threads = tf_threads()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    import keras  # noqa: F401, PLC0415
+
+    log.info("worker child %s ready (TensorFlow loaded, %d threads)", os.getpid(), threads)

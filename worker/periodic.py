@@ -1,0 +1,60 @@
+"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import redis
+
+from shared import lifecycle
+from shared.settings import get_settings
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+def broker_job_ids(client: redis.Redis) -> set[str]:
+    """Ids of the training messages the broker holds: waiting in the queue or delivered unacked."""
+    raw: list[bytes] = list(client.lrange("celery", 0, -1))  # type: ignore[arg-type]
+    raw += [
+        json.dumps(json.loads(v)[0]).encode()
+        for v in client.hvals("unacked")  # type: ignore[union-attr]
+    ]
+    ids = set()
+    for item in raw:
+        try:
+            ids.add(json.loads(item)["headers"]["id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def send(job_id: str) -> None:
+    """Hand a job to the workers; the task id is the job id."""
+    app.send_task(lifecycle.TRAIN_TASK, args=[job_id], task_id=job_id)
+    lifecycle.mark_sent(get_settings().database_url, job_id)
+
+
+@app.task(name="trainq.reconcile")
+def reconcile() -> dict[str, list[str]]:
+    """Re-send queued jobs the broker lost and requeue running jobs whose worker went silent."""
+    settings = get_settings()
+    url = settings.database_url
+    requeued = [j for j in lifecycle.stale_running(url) if lifecycle.requeue(url, j)]
+    for job_id in requeued:
+        log.warning("job_id=%s state=queued reason=worker went silent", job_id)
+        send(job_id)
+    waiting = lifecycle.unsent_queued(url, timedelta(seconds=settings.requeue_after_seconds))
+    resent = []
+    if waiting:
+        held = broker_job_ids(redis.Redis.from_url(settings.redis_url))
+        for job_id in waiting:
+            if job_id not in held:
+                log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
+                send(job_id)
+                resent.append(job_id)
+            else:
+                lifecycle.mark_sent(url, job_id)
+    return {"requeued": requeued, "resent": resent}

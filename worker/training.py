@@ -1,0 +1,95 @@
+"""One training job from start to end: build, compile, fit, evaluate, store, report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from shared import artifacts, datasets, lifecycle
+from shared.keras_build import build_model, compile_model, preprocess
+from shared.models import Job
+from shared.db import session_scope
+from shared.settings import Settings
+from shared.spec import JobSpec
+from worker.callbacks import EpochRecorder, Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    """Keras's own message, prefixed with the exception type."""
+    message = str(exc).strip() or repr(exc)
+    return f"{type(exc).__name__}: {message}"
+
+
+def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, tuple[str, int, str]] = {}
+    for fmt, filename in artifacts.MODEL_FILES.items():
+        path = folder / filename
+        tmp = path.with_name(f".tmp-{filename}")
+        model.save(tmp)  # the suffix picks the format: .keras native, .h5 legacy HDF5
+        os.replace(tmp, path)
+        files[fmt] = (str(path.relative_to(folder.parent)), path.stat().st_size,
+                      artifacts.sha256_of(path))
+    return files
+
+
+def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
+    url = settings.database_url
+    data = datasets.load(spec.dataset.name)
+    x_train = preprocess(data.x_train, spec.dataset.scale)
+    if spec.seed is not None:
+        keras.utils.set_random_seed(spec.seed)
+    model = build_model(spec, tuple(x_train.shape[1:]))
+    compile_model(model, spec)
+    fit = spec.fit
+    with Heartbeat(url, job_id):
+        model.fit(
+            x_train,
+            data.y_train,
+            epochs=fit.epochs,
+            batch_size=fit.batch_size,
+            validation_split=fit.validation_split,
+            shuffle=fit.shuffle,
+            verbose=2 if fit.verbose == "auto" else fit.verbose,
+            callbacks=[EpochRecorder(url, job_id)],
+        )
+        test_metrics = None
+        if data.x_test is not None and data.y_test is not None:
+            test_metrics = model.evaluate(
+                preprocess(data.x_test, spec.dataset.scale),
+                data.y_test,
+                batch_size=max(fit.batch_size, 256),
+                return_dict=True,
+                verbose=0,
+            )
+        files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
+    lifecycle.succeed(url, job_id, test_metrics, files)
+
+
+def run_job(settings: Settings, job_id: str) -> None:
+    """Run a job if it is ours to run; any error ends it failed with the reason."""
+    url = settings.database_url
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if not lifecycle.start(url, job_id, worker):
+        log.info("job_id=%s not started here: not queued, or taken by another worker", job_id)
+        return
+    log.info("job_id=%s state=running worker=%s", job_id, worker)
+    try:
+        with session_scope(url) as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            spec = JobSpec.model_validate(job.spec)
+        _train(settings, job_id, spec)
+        log.info("job_id=%s state=succeeded", job_id)
+    except Exception as exc:  # any failure ends the job failed, never stuck in running
+        log.exception("job_id=%s state=failed", job_id)
+        lifecycle.fail(url, job_id, _describe(exc))
+    finally:
+        keras.backend.clear_session()
