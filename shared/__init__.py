@@ -1,1 +1,4 @@
-"""trainq's core: settings, database, job spec, Keras builder, datasets, artifacts (no Flask, no Celery)."""
+"""trainq's core: settings, database, job spec, Keras builder, datasets, artifacts.
+
+Imports neither Flask nor Celery.
+"""

@@ -110,7 +110,7 @@ def describe(name: str) -> Builtin:
 
 
 def _keras_loader(name: str) -> Any:
-    import keras  # noqa: PLC0415 - Keras is imported only where data is really loaded
+    import keras
 
     return getattr(keras.datasets, name).load_data
 

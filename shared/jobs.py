@@ -111,8 +111,12 @@ def job_to_dict(job: Job, *, history: bool = True) -> dict[str, Any]:
             {"epoch": e.epoch, "metrics": e.metrics, "duration_s": round(e.duration_s, 4)}
             for e in job.epochs
         ]
-        data["model"] = {
-            "formats": sorted(a.format for a in job.artifacts),
-            "download": f"/api/v1/jobs/{job.id}/model?format=keras",
-        } if job.artifacts else None
+        data["model"] = (
+            {
+                "formats": sorted(a.format for a in job.artifacts),
+                "download": f"/api/v1/jobs/{job.id}/model?format=keras",
+            }
+            if job.artifacts
+            else None
+        )
     return data

@@ -25,7 +25,7 @@ def _object(value: str | ObjectSpec, names: dict[str, str]) -> dict[str, Any]:
 
 def build_model(spec: JobSpec, input_shape: tuple[int, ...]) -> Any:
     """A Sequential model from the spec's layers; the input shape comes from the data."""
-    import keras  # noqa: PLC0415 - only the worker and predict paths pay for TensorFlow
+    import keras
 
     layers: list[Any] = []
     for i, layer in enumerate(spec.model.layers):
@@ -41,7 +41,7 @@ def build_model(spec: JobSpec, input_shape: tuple[int, ...]) -> Any:
 
 def compile_model(model: Any, spec: JobSpec) -> None:
     """Compile with the spec's optimizer, loss and metrics."""
-    import keras  # noqa: PLC0415
+    import keras
 
     c = spec.compile
     metrics: list[Any] = [

@@ -47,7 +47,7 @@ def start(url: str, job_id: str, worker: str) -> bool:
                 error=None,
             )
         )
-        if taken.rowcount != 1:
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
             return False
         job = s.get(Job, job_id)
         assert job is not None
@@ -72,19 +72,22 @@ def heartbeat(url: str, job_id: str) -> None:
         )
 
 
-def record_epoch(url: str, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float) -> None:
+def record_epoch(
+    url: str, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float
+) -> None:
     """Store one finished epoch (1-based) and move the job's progress on."""
     with session_scope(url) as s:
         s.add(EpochRecord(job_id=job_id, epoch=epoch, metrics=_clean(metrics), duration_s=seconds))
         s.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(epochs_done=epoch, heartbeat_at=utcnow())
+            update(Job).where(Job.id == job_id).values(epochs_done=epoch, heartbeat_at=utcnow())
         )
 
 
 def succeed(
-    url: str, job_id: str, test_metrics: dict[str, Any] | None, files: dict[str, tuple[str, int, str]]
+    url: str,
+    job_id: str,
+    test_metrics: dict[str, Any] | None,
+    files: dict[str, tuple[str, int, str]],
 ) -> None:
     """Mark the job succeeded with its test metrics and model files (format -> path, size, sha)."""
     with session_scope(url) as s:
@@ -157,4 +160,4 @@ def requeue(url: str, job_id: str) -> bool:
             )
             .values(status=JobStatus.queued, worker=None, sent_at=None)
         )
-        return done.rowcount == 1
+        return done.rowcount == 1  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ class ModelCache:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        import keras  # noqa: PLC0415 - the API pays for TensorFlow only when it predicts
+        import keras
 
         entry = (keras.models.load_model(path), threading.Lock())
         with self._lock:
@@ -45,7 +45,7 @@ def _ends_in_softmax(model: Any) -> bool:
 
 def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> list[dict[str, Any]]:
     """Per instance: logits, softmax probabilities and the predicted class."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     try:
         x = preprocess(np.asarray(instances), scale)
@@ -62,7 +62,9 @@ def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> l
             details={"field": "instances", "expected_shape": list(expected), "shape": list(got)},
         )
     if not np.all(np.isfinite(x)):
-        raise InvalidInput("instances contain NaN or infinite values", details={"field": "instances"})
+        raise InvalidInput(
+            "instances contain NaN or infinite values", details={"field": "instances"}
+        )
     with lock:
         outputs = model(x, training=False)
     if _ends_in_softmax(model):

@@ -14,7 +14,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TRAINQ_", extra="ignore")
 
-    var_dir: Path = Field(default=Path("var"), description="Local state: database, artifacts, logs.")
+    var_dir: Path = Field(
+        default=Path("var"), description="Local state: database, artifacts, logs."
+    )
     database_url: str = Field(default="", description="SQLAlchemy URL; default a SQLite file.")
     redis_url: str = "redis://localhost:6379/0"
     artifacts: Path = Field(default=Path(""), description="Where trained models are stored.")

@@ -15,15 +15,16 @@ from trainq.client import FINISHED, ApiError, Client
 def _load_spec(path: str) -> dict[str, Any]:
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     if path.endswith((".yaml", ".yml")):
-        import yaml  # noqa: PLC0415
+        import yaml
 
-        return yaml.safe_load(text)  # type: ignore[no-any-return]
-    return json.loads(text)  # type: ignore[no-any-return]
+        return yaml.safe_load(text)
+    return json.loads(text)
 
 
 def _metrics(metrics: dict[str, Any] | None) -> str:
-    return " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in (metrics or {}).items())
+    return " ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items()
+    )
 
 
 def _follow(client: Client, job_id: str, poll: float) -> int:
@@ -36,8 +37,11 @@ def _follow(client: Client, job_id: str, poll: float) -> int:
         for row in job["history"][shown:]:
             p = job["progress"]
             eta = f" eta {p['eta_seconds']:.0f}s" if p.get("eta_seconds") else ""
-            print(f"  epoch {row['epoch']}/{p['epochs']} {_metrics(row['metrics'])} "
-                  f"({row['duration_s']:.1f}s){eta}", flush=True)
+            print(
+                f"  epoch {row['epoch']}/{p['epochs']} {_metrics(row['metrics'])} "
+                f"({row['duration_s']:.1f}s){eta}",
+                flush=True,
+            )
         shown = len(job["history"])
         if job["status"] != status and job["status"] in FINISHED:
             print(f"{job_id}: {job['status']}", flush=True)
@@ -64,8 +68,10 @@ def _cmd_status(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(job, indent=2))
         return 0
-    print(f"{job['id']}  {job['name']}  {job['status']}  {job['progress']['text']} "
-          f"({job['progress']['percent']}%)")
+    print(
+        f"{job['id']}  {job['name']}  {job['status']}  {job['progress']['text']} "
+        f"({job['progress']['percent']}%)"
+    )
     for row in job["history"]:
         print(f"  epoch {row['epoch']}: {_metrics(row['metrics'])} ({row['duration_s']:.1f}s)")
     if job.get("test_metrics"):
@@ -89,7 +95,7 @@ def _cmd_list(client: Client, args: argparse.Namespace) -> int:
 
 def _cmd_predict(client: Client, args: argparse.Namespace) -> int:
     if args.file.endswith(".npy"):
-        import numpy as np  # noqa: PLC0415 - only for .npy input
+        import numpy as np
 
         instances = np.load(args.file, allow_pickle=False).tolist()
     else:
@@ -99,8 +105,9 @@ def _cmd_predict(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(predictions, indent=2))
         return 0
-    for i, p in enumerate(predictions):
-        print(f"instance {i}: class {p['class']} (probability {max(p['probabilities']):.4f})")
+    for i, pred in enumerate(predictions):
+        best = max(pred["probabilities"])
+        print(f"instance {i}: class {pred['class']} (probability {best:.4f})")
     return 0
 
 
@@ -111,13 +118,13 @@ def _cmd_download(client: Client, args: argparse.Namespace) -> int:
 
 
 def _cmd_up(_client: Client | None, _args: argparse.Namespace) -> int:
-    from trainq.up import run  # noqa: PLC0415
+    from trainq.up import run
 
     return run()
 
 
 def _cmd_users(_client: Client | None, args: argparse.Namespace) -> int:
-    from trainq.server import create_user  # noqa: PLC0415
+    from trainq.server import create_user
 
     print(create_user(args.name, admin=args.admin))
     return 0
@@ -133,7 +140,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("up", help="run the whole service here, in the foreground").set_defaults(
-        func=_cmd_up, local=True)
+        func=_cmd_up, local=True
+    )
     users = sub.add_parser("users", help="manage users (on the server)")
     users_sub = users.add_subparsers(dest="action", required=True)
     create = users_sub.add_parser("create", help="create a user and print a new token")
@@ -141,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
     create.set_defaults(func=_cmd_users, local=True)
 
-    s = sub.add_parser("submit", parents=[common], help="submit a job spec (JSON or YAML file, - for stdin)")
+    s = sub.add_parser(
+        "submit", parents=[common], help="submit a job spec (JSON or YAML file, - for stdin)"
+    )
     s.add_argument("file")
     s.add_argument("--follow", action="store_true", help="print epochs until the job ends")
     s.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
@@ -154,7 +164,9 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--per-page", type=int, default=20)
     ls.add_argument("--status")
     ls.set_defaults(func=_cmd_list)
-    pr = sub.add_parser("predict", parents=[common], help="call a trained model on instances (.json or .npy)")
+    pr = sub.add_parser(
+        "predict", parents=[common], help="call a trained model on instances (.json or .npy)"
+    )
     pr.add_argument("job_id")
     pr.add_argument("file")
     pr.set_defaults(func=_cmd_predict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from pathlib import Path
@@ -53,18 +54,18 @@ class Client:
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Submit a job spec; returns the queued job."""
-        return self._call("POST", "/api/v1/jobs", json=spec).json()  # type: ignore[no-any-return]
+        return self._call("POST", "/api/v1/jobs", json=spec).json()
 
     def get(self, job_id: str) -> dict[str, Any]:
         """A job with its progress and per-epoch history."""
-        return self._call("GET", f"/api/v1/jobs/{job_id}").json()  # type: ignore[no-any-return]
+        return self._call("GET", f"/api/v1/jobs/{job_id}").json()
 
     def list(self, page: int = 1, per_page: int = 20, status: str | None = None) -> dict[str, Any]:
         """One page of the caller's jobs, newest first."""
         params: dict[str, Any] = {"page": page, "per_page": per_page}
         if status:
             params["status"] = status
-        return self._call("GET", "/api/v1/jobs", params=params).json()  # type: ignore[no-any-return]
+        return self._call("GET", "/api/v1/jobs", params=params).json()
 
     def wait(self, job_id: str, poll: float = 1.0, timeout: float | None = None) -> dict[str, Any]:
         """Poll until the job has finished; returns it."""
@@ -77,11 +78,11 @@ class Client:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
 
-    def predict(self, job_id: str, instances: list[Any]) -> list[dict[str, Any]]:
+    def predict(self, job_id: str, instances: builtins.list[Any]) -> builtins.list[dict[str, Any]]:
         """Logits, probabilities and class for each raw instance."""
         body = {"instances": instances}
         result = self._call("POST", f"/api/v1/jobs/{job_id}/predict", json=body).json()
-        return result["predictions"]  # type: ignore[no-any-return]
+        return result["predictions"]
 
     def download_model(self, job_id: str, path: str | Path, fmt: str = "keras") -> Path:
         """Save the trained model (.keras or .h5) to path."""
@@ -96,4 +97,4 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         """The server's health report."""
-        return self.http.get(self.url + "/healthz", timeout=self.timeout).json()  # type: ignore[no-any-return]
+        return self.http.get(self.url + "/healthz", timeout=self.timeout).json()

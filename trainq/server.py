@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _server() -> Any:
     try:
-        from shared.settings import get_settings  # noqa: PLC0415
+        from shared.settings import get_settings
     except ImportError as exc:  # the light client was installed without the server parts
         raise SystemExit(
             f"this command runs the service and needs its dependencies ({exc.name} is missing): "
@@ -19,25 +19,30 @@ def _server() -> Any:
     return get_settings()
 
 
-def migrate() -> None:
-    """Bring the database schema to the newest migration."""
-    from alembic import command  # noqa: PLC0415
-    from alembic.config import Config  # noqa: PLC0415
+def migrate(url: str | None = None, revision: str = "head") -> None:
+    """Bring the database schema to a migration (the newest by default)."""
+    from alembic import command
+    from alembic.config import Config
 
-    settings = _server()
-    if settings.database_url.startswith("sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if url is None:
+        settings = _server()
+        url = settings.database_url
+        if url.startswith("sqlite"):
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
     config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if revision == "base":
+        command.downgrade(config, "base")
+    else:
+        command.upgrade(config, revision)
 
 
 def create_user(name: str, admin: bool = False) -> str:
     """Create a user and return a new token for them."""
-    from shared.auth import create_user as add_user  # noqa: PLC0415
-    from shared.auth import issue_token  # noqa: PLC0415
-    from shared.db import session_scope  # noqa: PLC0415
-    from shared.models import Role  # noqa: PLC0415
+    from shared.auth import create_user as add_user
+    from shared.auth import issue_token
+    from shared.db import session_scope
+    from shared.models import Role
 
     settings = _server()
     migrate()
@@ -48,10 +53,10 @@ def create_user(name: str, admin: bool = False) -> str:
 
 def ensure_first_user() -> tuple[str | None, Path]:
     """On first start: create an admin user and save the token where the CLI finds it."""
-    from sqlalchemy import func, select  # noqa: PLC0415
+    from sqlalchemy import func, select
 
-    from shared.db import session_scope  # noqa: PLC0415
-    from shared.models import User  # noqa: PLC0415
+    from shared.db import session_scope
+    from shared.models import User
 
     settings = _server()
     token_file: Path = settings.token_file

@@ -16,7 +16,7 @@ from trainq import server
 
 
 def _redis_answers(url: str) -> bool:
-    import redis  # noqa: PLC0415
+    import redis
 
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
@@ -38,8 +38,19 @@ def _start_redis(url: str, var_dir: Path) -> subprocess.Popen[bytes]:
     port = parsed.port or 6379
     print(f"trainq: no Redis at {url}; starting redis-server on port {port}", flush=True)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(var_dir.resolve())],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(var_dir.resolve()),
+        ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -70,18 +81,64 @@ def run() -> int:
     token, token_file = server.ensure_first_user()
 
     py = sys.executable
-    env = {**os.environ, "TRAINQ_DATABASE_URL": settings.database_url,
-           "TRAINQ_ARTIFACTS": str(settings.artifacts), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "TRAINQ_DATABASE_URL": settings.database_url,
+        "TRAINQ_ARTIFACTS": str(settings.artifacts),
+        "PYTHONUNBUFFERED": "1",
+    }
     commands = {
-        "web": [py, "-m", "gunicorn", "web.wsgi:app", "--bind", f"{settings.host}:{settings.port}",
-                "--worker-class", "gthread", "--workers", str(settings.web_workers),
-                "--threads", str(settings.web_threads), "--timeout", "120"],
-        "worker": [py, "-m", "celery", "-A", "worker", "worker", "--queues", "celery",
-                   "--concurrency", str(settings.worker_concurrency), "--loglevel", "INFO",
-                   "--hostname", "train@%h"],
-        "periodic": [py, "-m", "celery", "-A", "worker", "worker", "--queues", "trainq.periodic",
-                     "--pool", "solo", "--beat", "--loglevel", "INFO", "--hostname", "periodic@%h",
-                     "--schedule", str(settings.var_dir / "celerybeat-schedule")],
+        "web": [
+            py,
+            "-m",
+            "gunicorn",
+            "web.wsgi:app",
+            "--bind",
+            f"{settings.host}:{settings.port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(settings.web_workers),
+            "--threads",
+            str(settings.web_threads),
+            "--timeout",
+            "120",
+        ],
+        "worker": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--queues",
+            "celery",
+            "--concurrency",
+            str(settings.worker_concurrency),
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            "train@%h",
+        ],
+        "periodic": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--queues",
+            "trainq.periodic",
+            "--pool",
+            "solo",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            "periodic@%h",
+            "--schedule",
+            str(settings.var_dir / "celerybeat-schedule"),
+        ],
     }
     for name, cmd in commands.items():
         child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
@@ -91,8 +148,9 @@ def run() -> int:
     print(f"\ntrainq is starting at {url}  (web, worker and periodic jobs; Ctrl-C stops all)")
     if token:
         print(f"A first user 'admin' was created; its token is saved in {token_file}.")
-        print("The trainq CLI reads it from there; for curl: export TRAINQ_TOKEN=$(cat "
-              f"{token_file})")
+        print(
+            f"The trainq CLI reads it from there; for curl: export TRAINQ_TOKEN=$(cat {token_file})"
+        )
     print("Try: trainq submit examples/quickstart.json --follow\n", flush=True)
     return _supervise(procs)
 

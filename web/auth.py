@@ -13,7 +13,7 @@ from web.extensions import db
 def current_user() -> User:
     """The user the request's bearer token belongs to; 401 without a valid one."""
     if "user" in g:
-        return g.user  # type: ignore[no-any-return]
+        return g.user
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -21,4 +21,4 @@ def current_user() -> User:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header; send 'Authorization: Bearer <token>'")
     g.user = authenticate(db(), token.strip())
-    return g.user  # type: ignore[no-any-return]
+    return g.user

@@ -41,7 +41,9 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str,
     errors = []
     for err in exc.errors(include_url=False, include_input=False):
         # Drop pydantic's union-branch tags ("str", "ObjectSpec") from the path.
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()) and p != "str")
+        loc = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()) and p != "str"
+        )
         field = _field(loc)
         errors.append({"field": f"{prefix}{field}", "message": err["msg"]})
     return errors
@@ -59,14 +61,18 @@ def init_app(app: Flask) -> None:
         errors = validation_details(exc)
         first = errors[0] if errors else {"field": "", "message": "invalid"}
         return error_response(
-            422, str(ErrorCode.invalid_spec), f"{first['field']}: {first['message']}",
+            422,
+            str(ErrorCode.invalid_spec),
+            f"{first['field']}: {first['message']}",
             {"errors": errors},
         )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        code = _HTTP_CODES.get(status, ErrorCode.bad_request if status < 500 else ErrorCode.internal)
+        code = _HTTP_CODES.get(
+            status, ErrorCode.bad_request if status < 500 else ErrorCode.internal
+        )
         return error_response(status, str(code), exc.description or exc.name, {})
 
     @app.errorhandler(Exception)

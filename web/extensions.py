@@ -25,29 +25,29 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def _state() -> dict[str, Any]:
-    return current_app.extensions["trainq"]  # type: ignore[no-any-return]
+    return current_app.extensions["trainq"]
 
 
 def settings() -> Settings:
     """The app's settings."""
-    return _state()["settings"]  # type: ignore[no-any-return]
+    return _state()["settings"]
 
 
 def db() -> Session:
     """The request's database session, opened on first use."""
     if "db" not in g:
         g.db = _state()["sessions"]()
-    return g.db  # type: ignore[no-any-return]
+    return g.db
 
 
 def models() -> ModelCache:
     """Loaded models of this process."""
-    return _state()["models"]  # type: ignore[no-any-return]
+    return _state()["models"]
 
 
 def queue() -> JobQueue:
     """The producer that hands jobs to the workers."""
-    return _state()["queue"]  # type: ignore[no-any-return]
+    return _state()["queue"]
 
 
 def _close_session(exc: BaseException | None) -> None:

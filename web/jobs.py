@@ -107,7 +107,7 @@ def predict(job_id: str) -> ResponseReturnValue:
         parsed = _PredictBody.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput(
-            "send {\"instances\": [...]} with at least one instance",
+            'send {"instances": [...]} with at least one instance',
             details={"field": "instances"},
         ) from exc
     if len(parsed.instances) > settings().max_predict_instances:

@@ -49,11 +49,11 @@ def _warm_child(**_: Any) -> None:
     dispose_all()
     if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing
         return
-    import tensorflow as tf  # noqa: PLC0415 - never in the parent, which forks
+    import tensorflow as tf
 
     threads = tf_threads()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    import keras  # noqa: F401, PLC0415
+    import keras  # noqa: F401
 
     log.info("worker child %s ready (TensorFlow loaded, %d threads)", os.getpid(), threads)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
 
 from shared import lifecycle
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -18,10 +19,7 @@ log = logging.getLogger(__name__)
 def broker_job_ids(client: redis.Redis) -> set[str]:
     """Ids of the training messages the broker holds: waiting in the queue or delivered unacked."""
     raw: list[bytes] = list(client.lrange("celery", 0, -1))  # type: ignore[arg-type]
-    raw += [
-        json.dumps(json.loads(v)[0]).encode()
-        for v in client.hvals("unacked")  # type: ignore[union-attr]
-    ]
+    raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
     ids = set()
     for item in raw:
         try:
@@ -37,10 +35,8 @@ def send(job_id: str) -> None:
     lifecycle.mark_sent(get_settings().database_url, job_id)
 
 
-@app.task(name="trainq.reconcile")
-def reconcile() -> dict[str, list[str]]:
+def reconcile_once(settings: Settings, send: Callable[[str], None]) -> dict[str, list[str]]:
     """Re-send queued jobs the broker lost and requeue running jobs whose worker went silent."""
-    settings = get_settings()
     url = settings.database_url
     requeued = [j for j in lifecycle.stale_running(url) if lifecycle.requeue(url, j)]
     for job_id in requeued:
@@ -51,10 +47,16 @@ def reconcile() -> dict[str, list[str]]:
     if waiting:
         held = broker_job_ids(redis.Redis.from_url(settings.redis_url))
         for job_id in waiting:
-            if job_id not in held:
-                log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
-                send(job_id)
-                resent.append(job_id)
-            else:
+            if job_id in held:
                 lifecycle.mark_sent(url, job_id)
+                continue
+            log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
+            send(job_id)
+            resent.append(job_id)
     return {"requeued": requeued, "resent": resent}
+
+
+@app.task(name="trainq.reconcile")
+def reconcile() -> dict[str, list[str]]:
+    """The periodic reconciler (every 15 s under beat)."""
+    return reconcile_once(get_settings(), send)

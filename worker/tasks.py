@@ -10,6 +10,6 @@ from worker.celery_app import app
 @app.task(name=TRAIN_TASK)
 def train(job_id: str) -> None:
     """Train one job; everything about it is read from and written to the database."""
-    from worker.training import run_job  # noqa: PLC0415 - Keras only in the child
+    from worker.training import run_job
 
     run_job(get_settings(), job_id)

@@ -11,9 +11,9 @@ from typing import Any
 import keras
 
 from shared import artifacts, datasets, lifecycle
+from shared.db import session_scope
 from shared.keras_build import build_model, compile_model, preprocess
 from shared.models import Job
-from shared.db import session_scope
 from shared.settings import Settings
 from shared.spec import JobSpec
 from worker.callbacks import EpochRecorder, Heartbeat
@@ -35,8 +35,11 @@ def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
         tmp = path.with_name(f".tmp-{filename}")
         model.save(tmp)  # the suffix picks the format: .keras native, .h5 legacy HDF5
         os.replace(tmp, path)
-        files[fmt] = (str(path.relative_to(folder.parent)), path.stat().st_size,
-                      artifacts.sha256_of(path))
+        files[fmt] = (
+            str(path.relative_to(folder.parent)),
+            path.stat().st_size,
+            artifacts.sha256_of(path),
+        )
     return files
 
 
