@@ -34,7 +34,7 @@ def build_model(spec: JobSpec, input_shape: tuple[int, ...]) -> Any:
         batch_declared = config.pop("batch_input_shape", None)
         if i == 0 and (declared or batch_declared):
             input_shape = tuple(declared or batch_declared[1:])
-        layers.append(getattr(keras.layers, layer.class_name).from_config(config))
+        layers.append(getattr(keras.layers, layer.class_name)(**config))
     model = keras.Sequential([keras.Input(shape=input_shape), *layers], name="trainq_model")
     return model
 

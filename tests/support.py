@@ -1,0 +1,156 @@
+"""Helpers for the tests: free ports, real Redis and PostgreSQL, real service processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Any, timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll check() until it returns something truthy, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A private redis-server on a free port (never the machine's shared one)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed for the tests (apt-get install redis-server)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    import redis
+
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def _up() -> bool:
+        try:
+            return bool(redis.Redis.from_url(url).ping())
+        except redis.ConnectionError:
+            return False
+
+    try:
+        wait_until(_up, 10, "redis-server")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database, dropped afterwards."""
+    name = f"trainq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        from shared.db import _engines
+
+        for url in [u for u in _engines if name in u]:
+            _engines.pop(url).dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def service_env(db_url: str, redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for service processes pointed at the test's database, broker and folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINQ_")}
+    env.update(
+        TRAINQ_DATABASE_URL=db_url,
+        TRAINQ_REDIS_URL=redis_url,
+        TRAINQ_VAR_DIR=str(var_dir),
+        TRAINQ_ARTIFACTS=str(var_dir / "artifacts"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+class Service:
+    """A real gunicorn API and a real Celery worker, as separate processes."""
+
+    def __init__(self, db_url: str, redis_url: str, var_dir: Path) -> None:
+        self.db_url, self.redis_url, self.var_dir = db_url, redis_url, var_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = service_env(db_url, redis_url, var_dir)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = self.var_dir / f"{name}.log"
+        self.logs[name] = log
+        with log.open("ab") as out:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def start_web(self) -> None:
+        """gunicorn with threaded workers, as `trainq up` runs it."""
+        self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+                            "--worker-class", "gthread", "--workers", "1", "--threads", "4",
+                            "--timeout", "120"])  # fmt: skip
+        wait_until(self._healthy, 60, "the API to answer")
+
+    def start_worker(self) -> None:
+        """A Celery worker for training jobs (prefork, one slot)."""
+        self._spawn("worker", ["celery", "-A", "worker", "worker", "--queues", "celery",
+                               "--concurrency", "1", "--loglevel", "INFO",
+                               "--hostname", f"train-{self.port}@%h"])  # fmt: skip
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def log(self, name: str) -> str:
+        """What a process printed so far."""
+        return self.logs[name].read_text(errors="replace") if name in self.logs else ""
+
+    def stop(self) -> None:
+        """Stop every process, gently first."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
