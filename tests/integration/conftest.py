@@ -1,4 +1,4 @@
-"""The real stack: gunicorn serving the API, a Celery worker process, Redis, SQLite or PostgreSQL."""
+"""The real stack: gunicorn API, a Celery worker process, Redis, SQLite or PostgreSQL."""
 
 from __future__ import annotations
 

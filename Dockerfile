@@ -1,0 +1,23 @@
+# One image for every trainq service (web, worker, periodic); docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    TRAINQ_VAR_DIR=/var/lib/trainq \
+    TRAINQ_ARTIFACTS=/var/lib/trainq/artifacts
+
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY shared ./shared
+COPY web ./web
+COPY worker ./worker
+COPY trainq ./trainq
+COPY migrations ./migrations
+COPY examples ./examples
+RUN pip install -e '.[server]' \
+    && useradd --system --home-dir /var/lib/trainq --create-home trainq
+USER trainq
+EXPOSE 8000
+CMD ["gunicorn", "web.wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
+     "--workers", "2", "--threads", "8", "--timeout", "120"]
