@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     max_predict_instances: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
-    page_size_max: int = 100
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on var_dir."""

@@ -7,9 +7,10 @@ the worker turns it into Keras objects only through those lists.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 # Layers whose config is plain numbers, strings and nested allow-listed objects.
 LAYERS = frozenset(
@@ -125,6 +126,8 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check_value(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: must be a finite number")
     elif not isinstance(value, Scalar):
         raise ValueError(f"{path}: unsupported value")
 
@@ -140,7 +143,7 @@ def _check_activations(config: dict[str, Any], path: str) -> None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LayerSpec(_Strict):
@@ -153,7 +156,7 @@ class LayerSpec(_Strict):
     def _allowed(self) -> LayerSpec:
         if self.class_name not in LAYERS:
             raise ValueError(
-                f"unknown or disallowed layer {self.class_name!r}; allowed: "
+                f"class_name: unknown or disallowed layer {self.class_name!r}; allowed: "
                 + ", ".join(sorted(LAYERS))
             )
         _check_value(self.config, "config")
@@ -243,4 +246,4 @@ class JobSpec(_Strict):
     model: ModelSpec
     compile: CompileSpec
     fit: FitSpec = Field(default_factory=FitSpec)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)

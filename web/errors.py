@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -36,16 +37,28 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+_INNER_PATH = re.compile(r"^(?P<path>(?:config|class_name)[\w.\[\]]*): (?P<message>.*)$", re.S)
+# The tags pydantic puts in an error's location for the branches of a union.
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "ObjectSpec"})
+
+
 def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Pydantic's errors as field paths and messages a person can act on."""
     errors = []
-    for err in exc.errors(include_url=False, include_input=False):
-        # Drop pydantic's union-branch tags ("str", "ObjectSpec") from the path.
-        loc = tuple(
-            p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()) and p != "str"
-        )
-        field = _field(loc)
-        errors.append({"field": f"{prefix}{field}", "message": err["msg"]})
+    raw = exc.errors(include_url=False, include_input=False)
+    # Where a field is "a name or an object" and an object was given, the string branch's
+    # complaint only hides the real one.
+    deep = {e["loc"][:-1] for e in raw if e["type"] != "string_type"}
+    for err in raw:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        if err["type"] == "string_type" and any(d[: len(loc)] == loc for d in deep if d != loc):
+            continue
+        field, message = _field(loc), err["msg"].removeprefix("Value error, ")
+        # Checks inside a layer's config name the sub-path first: "config.rate: ...".
+        inner = _INNER_PATH.match(message)
+        if inner:
+            field, message = f"{field}.{inner['path']}", inner["message"]
+        errors.append({"field": f"{prefix}{field}", "message": message})
     return errors
 
 

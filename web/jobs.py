@@ -41,7 +41,7 @@ def submit() -> ResponseReturnValue:
 
 class _ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=20, ge=1, le=100)
     status: JobStatus | None = None
 

@@ -1,0 +1,160 @@
+"""JobSpec validation: the allow-lists refuse anything that could name code or a module."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from shared.spec import JobSpec
+from tests.specs import QUICKSTART
+
+Spec = dict[str, Any]
+
+
+def _spec(change: Callable[[Spec], None]) -> Spec:
+    spec = copy.deepcopy(QUICKSTART)
+    change(spec)
+    return spec
+
+
+def _layer(i: int, **fields: Any) -> Callable[[Spec], None]:
+    return lambda s: s["model"]["layers"][i].update(fields)
+
+
+def _layer_config(i: int, **config: Any) -> Callable[[Spec], None]:
+    return lambda s: s["model"]["layers"][i]["config"].update(config)
+
+
+def _set(section: str, **fields: Any) -> Callable[[Spec], None]:
+    return lambda s: s[section].update(fields)
+
+
+def test_quickstart_spec_validates() -> None:
+    spec = JobSpec.model_validate(QUICKSTART)
+    assert [layer.class_name for layer in spec.model.layers] == [
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    assert spec.fit.epochs == 5
+    assert spec.compile.optimizer == "adam"
+    assert spec.dataset.name == "mnist-sample"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            _layer(1, class_name="Lambda"),
+            ["model.layers.1", "unknown or disallowed layer 'Lambda'"],
+            id="lambda-layer",
+        ),
+        pytest.param(
+            _layer(1, class_name="NoSuchLayer"),
+            ["model.layers.1", "unknown or disallowed layer 'NoSuchLayer'"],
+            id="unknown-layer",
+        ),
+        pytest.param(
+            _layer_config(
+                1,
+                kernel_initializer={"class_name": "GlorotUniform", "config": {}, "module": "os"},
+            ),
+            ["config.kernel_initializer.module: not allowed in a job spec"],
+            id="module-key",
+        ),
+        pytest.param(
+            _layer_config(1, kernel_initializer={"class_name": "system", "config": {}}),
+            ["config.kernel_initializer.class_name: 'system' is not an allowed object"],
+            id="nested-class-not-allowed",
+        ),
+        pytest.param(
+            _layer_config(
+                1,
+                kernel_initializer={
+                    "class_name": "GlorotUniform",
+                    "config": {},
+                    "registered_name": "evil>Thing",
+                },
+            ),
+            ["config.kernel_initializer.registered_name: not allowed in a job spec"],
+            id="registered-name-key",
+        ),
+        pytest.param(
+            _layer_config(1, activation="os.system"),
+            ["config.activation: 'os.system' is not a known activation"],
+            id="unknown-activation",
+        ),
+        pytest.param(
+            _set("compile", optimizer="nosuchopt"),
+            ["compile.optimizer", "unknown optimizer 'nosuchopt'"],
+            id="unknown-optimizer",
+        ),
+        pytest.param(
+            _set("compile", loss="nosuchloss"),
+            ["compile.loss", "unknown loss 'nosuchloss'"],
+            id="unknown-loss",
+        ),
+        pytest.param(
+            _set("compile", metrics=["nosuchmetric"]),
+            ["compile.metrics", "unknown metric 'nosuchmetric'"],
+            id="unknown-metric",
+        ),
+        pytest.param(
+            _set("fit", epochs=0),
+            ["fit.epochs", "greater than or equal to 1"],
+            id="epochs-zero",
+        ),
+        pytest.param(
+            _set("fit", validation_split=1.5),
+            ["fit.validation_split", "less than 1"],
+            id="validation-split-too-big",
+        ),
+        pytest.param(
+            _set("fit", batch_size=-1),
+            ["fit.batch_size", "greater than or equal to 1"],
+            id="negative-batch-size",
+        ),
+        pytest.param(
+            lambda s: s.update(fitt={"epochs": 2}),
+            ["fitt", "Extra inputs are not permitted"],
+            id="unexpected-top-level-key",
+        ),
+        pytest.param(
+            _set("fit", epochs="five"),
+            ["fit.epochs", "valid integer"],
+            id="wrong-type",
+        ),
+    ],
+)
+def test_rejected(change: Callable[[Spec], None], expected: list[str]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        JobSpec.model_validate(_spec(change))
+    message = str(caught.value)
+    for part in expected:
+        assert part in message
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [("mse", "mean_squared_error"), ("MAE", "mean_absolute_error"), ("kld", "kl_divergence")],
+)
+def test_loss_aliases_accepted(alias: str, canonical: str) -> None:
+    spec = JobSpec.model_validate(_spec(_set("compile", loss=alias)))
+    assert spec.compile.loss == canonical
+
+
+def test_optimizer_object_accepted() -> None:
+    optimizer = {"class_name": "Adam", "config": {"learning_rate": 0.01}}
+    spec = JobSpec.model_validate(_spec(_set("compile", optimizer=optimizer)))
+    assert spec.compile.model_dump(mode="json")["optimizer"] == optimizer
+
+
+def test_allow_listed_nested_initializer_accepted() -> None:
+    init = {"class_name": "GlorotUniform", "config": {"seed": 1}}
+    spec = JobSpec.model_validate(_spec(_layer_config(1, kernel_initializer=init)))
+    assert spec.model.layers[1].config["kernel_initializer"] == init
