@@ -124,7 +124,7 @@ class Service:
         """gunicorn with threaded workers, as `trainq up` runs it."""
         self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
                             "--worker-class", "gthread", "--workers", "1", "--threads", "4",
-                            "--timeout", "120"])  # fmt: skip
+                            "--timeout", "120", "--no-control-socket"])  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
     def start_worker(self) -> None:
@@ -135,8 +135,8 @@ class Service:
 
     def _healthy(self) -> bool:
         try:
-            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(self.url + "/healthz", timeout=10).status_code == 200
+        except requests.RequestException:
             return False
 
     def log(self, name: str) -> str:

@@ -87,59 +87,19 @@ def run() -> int:
         "TRAINQ_ARTIFACTS": str(settings.artifacts),
         "PYTHONUNBUFFERED": "1",
     }
+    state = settings.var_dir.resolve()
     commands = {
-        "web": [
-            py,
-            "-m",
-            "gunicorn",
-            "web.wsgi:app",
-            "--bind",
-            f"{settings.host}:{settings.port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(settings.web_workers),
-            "--threads",
-            str(settings.web_threads),
-            "--timeout",
-            "120",
-        ],
-        "worker": [
-            py,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "worker",
-            "--queues",
-            "celery",
-            "--concurrency",
-            str(settings.worker_concurrency),
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            "train@%h",
-        ],
-        "periodic": [
-            py,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "worker",
-            "--queues",
-            "trainq.periodic",
-            "--pool",
-            "solo",
-            "--beat",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            "periodic@%h",
-            "--schedule",
-            str(settings.var_dir / "celerybeat-schedule"),
-        ],
-    }
+        "web": [py, "-m", "gunicorn", "web.wsgi:app", *(
+            f"--bind {settings.host}:{settings.port} --worker-class gthread "
+            f"--workers {settings.web_workers} --threads {settings.web_threads} --timeout 120"
+        ).split(), "--control-socket", str(state / "gunicorn.ctl")],
+        "worker": [py, "-m", "celery", "-A", "worker", "worker", *(
+            f"--queues celery --concurrency {settings.worker_concurrency} --loglevel INFO"
+        ).split(), "--hostname", "train@%h"],
+        "periodic": [py, "-m", "celery", "-A", "worker", "worker", *(
+            "--queues trainq.periodic --pool solo --beat --loglevel INFO"
+        ).split(), "--hostname", "periodic@%h", "--schedule", str(state / "celerybeat-schedule")],
+    }  # fmt: skip
     for name, cmd in commands.items():
         child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
         procs[name] = subprocess.Popen(cmd, env=child_env, cwd=server.ROOT, start_new_session=True)
