@@ -1,0 +1,110 @@
+"""The periodic reconciler puts back what the broker or a dead worker lost, and only that."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared import lifecycle
+from shared.db import session_scope
+from shared.models import Job, JobStatus, utcnow
+from shared.settings import Settings
+from tests.conftest import make_user
+from tests.specs import quickstart
+from tests.support import free_port
+from web import create_app
+from web.queue import JobQueue
+from worker.periodic import reconcile_once
+
+
+@pytest.fixture
+def rsettings(tmp_path: Path, sqlite_url: str, redis_url: str) -> Settings:
+    broker = redis_url.rsplit("/", 1)[0] + "/3"
+    redis.Redis.from_url(broker).flushdb()
+    return Settings(var_dir=tmp_path, database_url=sqlite_url, redis_url=broker)
+
+
+def _held(settings: Settings) -> list[str]:
+    client = redis.Redis.from_url(settings.redis_url)
+    return [json.loads(m)["headers"]["id"] for m in client.lrange("celery", 0, -1)]
+
+
+def _job(settings: Settings, owner: int, **values: object) -> str:
+    with session_scope(settings.database_url) as s:
+        job = Job(owner_id=owner, name="j", spec={}, epochs_total=1, **values)
+        s.add(job)
+        s.flush()
+        return job.id
+
+
+def test_lost_queued_job_is_resent_once(rsettings: Settings) -> None:
+    owner, _ = make_user(rsettings.database_url, "carol")
+    old = utcnow() - timedelta(minutes=5)
+    lost = _job(rsettings, owner, created_at=old)
+    held = _job(rsettings, owner, created_at=old)
+    fresh = _job(rsettings, owner)  # just submitted: its message may still be on its way
+    queue = JobQueue(rsettings)
+    assert queue.send(held)
+
+    result = reconcile_once(rsettings, queue.send)
+    assert result["resent"] == [lost]
+    assert sorted(_held(rsettings)) == sorted([held, lost])
+    assert fresh not in _held(rsettings)
+    # The next round finds everything in the broker and sends nothing twice.
+    assert reconcile_once(rsettings, queue.send)["resent"] == []
+    assert len(_held(rsettings)) == 2
+
+
+def test_silent_running_job_is_requeued(rsettings: Settings) -> None:
+    owner, _ = make_user(rsettings.database_url, "dave")
+    long_ago = utcnow() - timedelta(minutes=10)
+    dead = _job(rsettings, owner, status=JobStatus.running, heartbeat_at=long_ago)
+    alive = _job(rsettings, owner, status=JobStatus.running, heartbeat_at=utcnow())
+    result = reconcile_once(rsettings, JobQueue(rsettings).send)
+    assert result["requeued"] == [dead]
+    assert _held(rsettings) == [dead]
+    with session_scope(rsettings.database_url) as s:
+        assert s.get(Job, dead).status == JobStatus.queued  # type: ignore[union-attr]
+        assert s.get(Job, alive).status == JobStatus.running  # type: ignore[union-attr]
+
+
+def test_a_duplicate_delivery_does_not_start_the_job_twice(rsettings: Settings) -> None:
+    owner, _ = make_user(rsettings.database_url, "erin")
+    job_id = _job(rsettings, owner)
+    assert lifecycle.start(rsettings.database_url, job_id, "w1:1")
+    assert not lifecycle.start(rsettings.database_url, job_id, "w2:2")
+    with session_scope(rsettings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None and (job.worker, job.attempt) == ("w1:1", 1)
+
+
+def test_submit_while_the_broker_is_down_keeps_the_job(
+    tmp_path: Path, sqlite_url: str, redis_url: str
+) -> None:
+    down = Settings(
+        var_dir=tmp_path, database_url=sqlite_url, redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    _, token = make_user(sqlite_url, "frank")
+    response = (
+        create_app(down)
+        .test_client()
+        .post("/api/v1/jobs", json=quickstart(), headers={"Authorization": f"Bearer {token}"})
+    )
+    assert response.status_code == 202
+    job_id = response.get_json()["id"]
+    with session_scope(sqlite_url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.queued and job.sent_at is None
+    # Once the broker is back, the reconciler sends it.
+    up = Settings(
+        var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url.rsplit("/", 1)[0] + "/4"
+    )
+    redis.Redis.from_url(up.redis_url).flushdb()
+    with session_scope(sqlite_url) as s:
+        s.get(Job, job_id).created_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
+    assert reconcile_once(up, JobQueue(up).send)["resent"] == [job_id]
+    assert _held(up) == [job_id]
