@@ -43,9 +43,14 @@ def _ends_in_softmax(model: Any) -> bool:
     return getattr(activation, "__name__", "") == "softmax"
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, as tf.nn.softmax computes it (shifted by the max, float32)."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> list[dict[str, Any]]:
     """Per instance: logits, softmax probabilities and the predicted class."""
-    import tensorflow as tf
 
     try:
         x = preprocess(np.asarray(instances), scale)
@@ -72,7 +77,7 @@ def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> l
         logits = np.log(np.clip(probabilities, 1e-30, None))
     else:
         logits = np.asarray(outputs, dtype=np.float32)
-        probabilities = tf.nn.softmax(logits).numpy()
+        probabilities = softmax(logits)
     classes = np.argmax(logits, axis=-1)
     return [
         {"logits": lg.tolist(), "probabilities": pr.tolist(), "class": int(c)}

@@ -77,7 +77,7 @@ def get(job_id: str) -> ResponseReturnValue:
 
 
 def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
-    job = jobs.get_job(db(), current_user(), job_id)
+    job = jobs.get_job(db(), current_user(), job_id, history=False)
     if job.status != JobStatus.succeeded:
         raise Conflict(
             f"job {job_id} is {job.status}; its model is available once it has succeeded",
