@@ -14,7 +14,6 @@ from celery.signals import worker_process_init, worker_shutting_down
 
 from shared.db import dispose_all
 from shared.settings import get_settings
-from worker.watch import on_sigterm
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -52,8 +51,6 @@ def tf_threads() -> int:
 def _warm_child(**_: Any) -> None:
     """In each fresh child: new DB connections, then TensorFlow loaded before the job comes."""
     dispose_all()
-    # SIGTERM asks the job in hand to checkpoint and go back to the queue (see worker.watch).
-    signal.signal(signal.SIGTERM, on_sigterm)
     if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing
         return
     import tensorflow as tf
@@ -70,7 +67,8 @@ def _warm_child(**_: Any) -> None:
 def _hand_back_jobs(**_: Any) -> None:
     """On a warm shutdown (SIGTERM to the worker), ask the pool's children to hand back their jobs.
 
-    Celery would otherwise wait for a training job to end, however long it takes.
+    Celery would otherwise wait for a training job to end, however long it takes. A child that
+    is training stops after its batch (``worker.watch.on_sigterm``); an idle one just exits.
     """
     for child in active_children():
         if child.pid is not None:

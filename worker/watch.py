@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from shared import artifacts, lifecycle
 from shared.settings import Settings
@@ -71,6 +72,7 @@ class Watch:
         # Training was stopped inside an epoch: that epoch is neither recorded nor checkpointed.
         self.interrupted = False
         self._started = time.monotonic()
+        self._previous: Any = None
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{job_id}", daemon=True)
@@ -124,6 +126,10 @@ class Watch:
                 log.warning("job_id=%s watch check failed", self.job_id, exc_info=True)
 
     def __enter__(self) -> Watch:
+        # Installed here, not at process start: billiard sets its own SIGTERM handler in each
+        # pool child after Celery's process-init hooks have run.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, on_sigterm)
         _ACTIVE.set()
         self._thread.start()
         return self
@@ -132,12 +138,16 @@ class Watch:
         self._done.set()
         self._thread.join(timeout=10)
         _ACTIVE.clear()
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    """In a training process: hand back the job in hand; with no job (or twice), just exit."""
+    """While a job trains: hand it back after this batch; a second SIGTERM ends the process."""
     if not _ACTIVE.is_set() or SHUTDOWN.is_set():
+        log.warning("pid %s: second SIGTERM: exit now", os.getpid())
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    log.warning("pid %s: SIGTERM: the job in hand stops after this batch", os.getpid())
     SHUTDOWN.set()
