@@ -6,9 +6,11 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from shared.db import session_scope
+from shared.errors import Conflict
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(seconds=90)
@@ -25,8 +27,18 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def start(url: str, job_id: str, worker: str) -> bool:
-    """Take a queued job (or one whose worker went silent) for this worker; False if not ours."""
+def start(
+    url: str,
+    job_id: str,
+    worker: str,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> bool:
+    """Take a queued job (or one whose worker went silent) for this worker; False if not ours.
+
+    Epochs an earlier attempt recorded are kept: the worker resumes from its checkpoint.
+    """
     now = utcnow()
     with session_scope(url) as s:
         taken = s.execute(
@@ -35,7 +47,7 @@ def start(url: str, job_id: str, worker: str) -> bool:
                 Job.id == job_id,
                 or_(
                     Job.status == JobStatus.queued,
-                    (Job.status == JobStatus.running) & (Job.heartbeat_at < now - STALE_AFTER),
+                    (Job.status == JobStatus.running) & (Job.heartbeat_at < now - stale_after),
                 ),
             )
             .values(
@@ -44,6 +56,7 @@ def start(url: str, job_id: str, worker: str) -> bool:
                 worker=worker,
                 started_at=now,
                 heartbeat_at=now,
+                first_epoch=None,
                 error=None,
             )
         )
@@ -51,36 +64,93 @@ def start(url: str, job_id: str, worker: str) -> bool:
             return False
         job = s.get(Job, job_id)
         assert job is not None
-        if job.attempt > MAX_ATTEMPTS:
+        if job.attempt > max_attempts:
             job.status = JobStatus.failed
-            job.error = f"gave up after {MAX_ATTEMPTS} attempts: the worker was lost each time"
+            job.error = (
+                f"gave up after {max_attempts} attempts: the worker process was lost each time "
+                "(killed, or out of memory)"
+            )
             job.finished_at = now
             return False
-        # A restarted attempt trains from the start: drop what an earlier attempt recorded.
-        s.execute(delete(EpochRecord).where(EpochRecord.job_id == job_id))
-        job.epochs_done = 0
         return True
 
 
-def heartbeat(url: str, job_id: str) -> None:
-    """Tell the reconciler this job's worker is alive."""
+def heartbeat(url: str, job_id: str, worker: str) -> tuple[bool, bool]:
+    """Tell the reconciler this job's worker is alive: (still ours, cancel requested)."""
     with session_scope(url) as s:
-        s.execute(
+        done = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == JobStatus.running)
+            .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
             .values(heartbeat_at=utcnow())
         )
+        ours = done.rowcount == 1  # type: ignore[attr-defined]
+        return ours, ours and cancel_requested(url, job_id, s)
+
+
+def cancel_requested(url: str, job_id: str, session: Session | None = None) -> bool:
+    """Whether somebody asked to cancel the job."""
+    if session is not None:
+        return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
+    with session_scope(url) as s:
+        return cancel_requested(url, job_id, s)
 
 
 def record_epoch(
     url: str, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float
 ) -> None:
-    """Store one finished epoch (1-based) and move the job's progress on."""
+    """Store one finished epoch (1-based) and move the job's progress on; once per epoch."""
     with session_scope(url) as s:
-        s.add(EpochRecord(job_id=job_id, epoch=epoch, metrics=_clean(metrics), duration_s=seconds))
+        row = s.scalar(
+            select(EpochRecord).where(EpochRecord.job_id == job_id, EpochRecord.epoch == epoch)
+        )
+        if row is None:
+            s.add(
+                EpochRecord(job_id=job_id, epoch=epoch, metrics=_clean(metrics), duration_s=seconds)
+            )
+        else:  # an epoch retrained because its checkpoint was lost replaces its record
+            row.metrics, row.duration_s, row.finished_at = _clean(metrics), seconds, utcnow()
         s.execute(
             update(Job).where(Job.id == job_id).values(epochs_done=epoch, heartbeat_at=utcnow())
         )
+
+
+def resumed(url: str, job_id: str, first_epoch: int) -> int:
+    """Note the epoch this attempt starts at; the number of epochs recorded before it."""
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        job.first_epoch = first_epoch
+        return job.epochs_done
+
+
+def hand_back(url: str, job_id: str, worker: str) -> bool:
+    """Return a running job to the queue (worker shutting down); it does not use up an attempt."""
+    with session_scope(url) as s:
+        done = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
+            .values(
+                status=JobStatus.queued,
+                worker=None,
+                sent_at=None,
+                attempt=Job.attempt - 1,
+                heartbeat_at=None,
+            )
+        )
+        return done.rowcount == 1  # type: ignore[attr-defined]
+
+
+def cancelled(url: str, job_id: str, files: dict[str, tuple[str, int, str]]) -> None:
+    """End a running job cancelled, keeping the model of its last finished epoch if any."""
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        if job.status in FINISHED:
+            return
+        for fmt, (path, size, digest) in files.items():
+            s.add(Artifact(job_id=job_id, format=fmt, path=path, size_bytes=size, sha256=digest))
+        job.status = JobStatus.cancelled
+        job.finished_at = utcnow()
 
 
 def succeed(
@@ -100,25 +170,34 @@ def succeed(
         job.finished_at = utcnow()
 
 
-def fail(url: str, job_id: str, error: str) -> None:
-    """Mark the job failed with a reason a person can read."""
+def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> None:
+    """Mark the job failed with a reason a person can read (only if still that worker's)."""
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
+    where = [Job.id == job_id, Job.status.not_in(FINISHED)]
+    if worker is not None:
+        where.append(Job.worker == worker)
     with session_scope(url) as s:
         s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status.not_in(FINISHED))
+            .where(*where)
             .values(status=JobStatus.failed, error=error, finished_at=utcnow())
         )
 
 
-def stale_running(url: str) -> list[str]:
+def is_finished(url: str, job_id: str) -> bool:
+    """Whether the job has ended (succeeded, failed or cancelled)."""
+    with session_scope(url) as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id)) in FINISHED
+
+
+def stale_running(url: str, stale_after: timedelta = STALE_AFTER) -> list[str]:
     """Running jobs whose worker stopped sending heartbeats."""
     with session_scope(url) as s:
         return list(
             s.scalars(
                 select(Job.id).where(
-                    Job.status == JobStatus.running, Job.heartbeat_at < utcnow() - STALE_AFTER
+                    Job.status == JobStatus.running, Job.heartbeat_at < utcnow() - stale_after
                 )
             )
         )
@@ -148,7 +227,7 @@ def mark_sent(url: str, job_id: str) -> None:
 TRAIN_TASK = "trainq.train"
 
 
-def requeue(url: str, job_id: str) -> bool:
+def requeue(url: str, job_id: str, stale_after: timedelta = STALE_AFTER) -> bool:
     """Put a running job whose worker went silent back in the queue."""
     with session_scope(url) as s:
         done = s.execute(
@@ -156,8 +235,35 @@ def requeue(url: str, job_id: str) -> bool:
             .where(
                 Job.id == job_id,
                 Job.status == JobStatus.running,
-                Job.heartbeat_at < utcnow() - STALE_AFTER,
+                Job.heartbeat_at < utcnow() - stale_after,
             )
             .values(status=JobStatus.queued, worker=None, sent_at=None)
         )
         return done.rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_cancel(session: Session, job_id: str) -> JobStatus:
+    """Cancel a queued job at once, or ask a running one to stop; Conflict once it has ended.
+
+    Returns the job's status afterwards: cancelled, or still running until its worker stops.
+    """
+    now = utcnow()
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.queued)
+        .values(status=JobStatus.cancelled, cancel_requested_at=now, finished_at=now)
+    )
+    if done.rowcount == 1:  # type: ignore[attr-defined]
+        return JobStatus.cancelled
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running)
+        .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, now))
+    )
+    if done.rowcount == 1:  # type: ignore[attr-defined]
+        return JobStatus.running
+    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    raise Conflict(
+        f"job {job_id} is {status}: only a queued or running job can be cancelled",
+        details={"status": str(status)},
+    )

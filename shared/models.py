@@ -129,6 +129,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The first epoch (1-based) the latest attempt trained: above 1 when it resumed a checkpoint.
+    first_epoch: Mapped[int | None] = mapped_column(default=None)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
 
     epochs: Mapped[list[EpochRecord]] = relationship(
         back_populates="job", order_by="EpochRecord.epoch", cascade="all, delete-orphan"

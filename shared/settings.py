@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     max_predict_instances: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
+    reconcile_seconds: float = Field(default=15.0, gt=0, description="Reconciler period.")
+    heartbeat_seconds: float = Field(default=15.0, gt=0, description="Running job heartbeat.")
+    stale_seconds: float = Field(default=90.0, gt=0, description="Silent this long: worker lost.")
+    max_attempts: int = Field(default=3, ge=1, description="Workers lost before a job fails.")
+    max_job_seconds: int = Field(default=6 * 3600, ge=1, description="Longest time limit.")
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on var_dir."""

@@ -8,7 +8,7 @@ from flask import Blueprint, request, send_file
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts, jobs, serving
+from shared import artifacts, jobs, lifecycle, serving
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.models import JobStatus
 from shared.spec import JobSpec
@@ -76,9 +76,27 @@ def get(job_id: str) -> ResponseReturnValue:
     return jobs.job_to_dict(jobs.get_job(db(), current_user(), job_id))
 
 
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str) -> ResponseReturnValue:
+    """Cancel a queued job at once (200); a running one stops after its current batch (202)."""
+    session = db()
+    job = jobs.get_job(session, current_user(), job_id)
+    status = lifecycle.request_cancel(session, job_id)
+    session.commit()
+    session.refresh(job)
+    body = jobs.job_to_dict(job) | {"cancel_requested": True}
+    return body, 200 if status == JobStatus.cancelled else 202
+
+
 def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
     job = jobs.get_job(db(), current_user(), job_id, history=False)
-    if job.status != JobStatus.succeeded:
+    # A cancelled job keeps the model of its last finished epoch, if one finished.
+    if job.status == JobStatus.cancelled and not job.artifacts:
+        raise Conflict(
+            f"job {job_id} was cancelled before its first epoch ended: it has no model",
+            details={"status": str(job.status)},
+        )
+    if job.status not in (JobStatus.succeeded, JobStatus.cancelled):
         raise Conflict(
             f"job {job_id} is {job.status}; its model is available once it has succeeded",
             details={"status": str(job.status)},

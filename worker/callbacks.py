@@ -1,49 +1,72 @@
-"""Keras callbacks and helpers that report a running job to the database."""
+"""Keras callbacks that report a running job to the database and stop it when asked."""
 
 from __future__ import annotations
 
-import threading
+import math
 import time
 from typing import Any
 
 import keras
 
 from shared import lifecycle
+from worker.checkpoint import Checkpoint
+from worker.watch import Stop, Watch
 
 
 class EpochRecorder(keras.callbacks.Callback):
     """Records every finished epoch (all metrics Keras reports, and its duration) as it ends."""
 
-    def __init__(self, url: str, job_id: str) -> None:
+    def __init__(self, url: str, job_id: str, watch: Watch | None = None) -> None:
         super().__init__()
         self.url = url
         self.job_id = job_id
+        self.watch = watch
         self._started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.watch is not None and self.watch.interrupted:  # stopped inside this epoch
+            return
         seconds = time.perf_counter() - self._started
         lifecycle.record_epoch(self.url, self.job_id, epoch + 1, dict(logs or {}), seconds)
 
 
-class Heartbeat:
-    """A background thread that keeps the job's heartbeat fresh while it trains."""
+class StopWhenAsked(keras.callbacks.Callback):
+    """Stops training after the batch in progress on cancel, timeout or shutdown, or a NaN loss."""
 
-    def __init__(self, url: str, job_id: str, every: float = 15.0) -> None:
-        self.url, self.job_id, self.every = url, job_id, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+    def __init__(self, watch: Watch) -> None:
+        super().__init__()
+        self.watch = watch
+        self._epoch = 0
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            lifecycle.heartbeat(self.url, self.job_id)
+    def _check(self) -> None:
+        if self.watch.should_stop():
+            self.watch.interrupted = True
+            self.model.stop_training = True
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._check()
 
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._check()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.watch.stop(
+                Stop.nan,
+                f"NaN loss: the loss became {float(loss)} in epoch {self._epoch + 1}, batch "
+                f"{batch + 1}; the training diverged (try a lower learning rate or scaled inputs)",
+            )
+        self._check()
+
+
+def supervision(watch: Watch) -> list[keras.callbacks.Callback]:
+    """The callbacks that resume, checkpoint and stop a watched job, in the order they must run.
+
+    They go before the EpochRecorder: an epoch is checkpointed before it is recorded.
+    """
+    return [StopWhenAsked(watch), Checkpoint(watch)]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 from typing import Any
 
+from billiard.process import active_children
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_shutting_down
 
 from shared.db import dispose_all
 from shared.settings import get_settings
@@ -26,13 +29,14 @@ app.conf.update(
     worker_max_tasks_per_child=1,
     # The new child imports TensorFlow before it takes a job; that takes longer than the default.
     worker_proc_alive_timeout=120,
-    broker_transport_options={"visibility_timeout": 12 * 3600},
+    # Above the longest job allowed, or Redis would deliver a running job a second time.
+    broker_transport_options={"visibility_timeout": max(12 * 3600, 2 * settings.max_job_seconds)},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     # Periodic jobs go to their own light worker, so they never take a training slot.
     task_routes={"trainq.reconcile": {"queue": PERIODIC_QUEUE}},
     beat_schedule={
-        "reconcile": {"task": "trainq.reconcile", "schedule": 15.0},
+        "reconcile": {"task": "trainq.reconcile", "schedule": settings.reconcile_seconds},
     },
 )
 
@@ -57,3 +61,16 @@ def _warm_child(**_: Any) -> None:
     import keras  # noqa: F401
 
     log.info("worker child %s ready (TensorFlow loaded, %d threads)", os.getpid(), threads)
+
+
+@worker_shutting_down.connect
+def _hand_back_jobs(**_: Any) -> None:
+    """On a warm shutdown (SIGTERM to the worker), ask the pool's children to hand back their jobs.
+
+    Celery would otherwise wait for a training job to end, however long it takes. A child that
+    is training stops after its batch (``worker.watch.on_sigterm``); an idle one just exits.
+    """
+    for child in active_children():
+        if child.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -38,7 +39,8 @@ def send(job_id: str) -> None:
 def reconcile_once(settings: Settings, send: Callable[[str], None]) -> dict[str, list[str]]:
     """Re-send queued jobs the broker lost and requeue running jobs whose worker went silent."""
     url = settings.database_url
-    requeued = [j for j in lifecycle.stale_running(url) if lifecycle.requeue(url, j)]
+    stale = timedelta(seconds=settings.stale_seconds)
+    requeued = [j for j in lifecycle.stale_running(url, stale) if lifecycle.requeue(url, j, stale)]
     for job_id in requeued:
         log.warning("job_id=%s state=queued reason=worker went silent", job_id)
         send(job_id)
@@ -57,6 +59,16 @@ def reconcile_once(settings: Settings, send: Callable[[str], None]) -> dict[str,
 
 
 @app.task(name="trainq.reconcile")
-def reconcile() -> dict[str, list[str]]:
-    """The periodic reconciler (every 15 s under beat)."""
-    return reconcile_once(get_settings(), send)
+def reconcile() -> dict[str, list[str]] | None:
+    """The periodic reconciler (every TRAINQ_RECONCILE_SECONDS under beat), one round at a time."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    # Two rounds at once (a second beat, a slow round) could send the same job twice.
+    lock = client.lock("trainq:reconcile", timeout=max(60.0, 4 * settings.reconcile_seconds))
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        return reconcile_once(settings, send)
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked
+            lock.release()

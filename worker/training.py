@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,10 @@ from shared.keras_build import build_model, compile_model, preprocess
 from shared.models import Job
 from shared.settings import Settings
 from shared.spec import JobSpec
-from worker.callbacks import EpochRecorder, Heartbeat
+from worker import checkpoint
+from worker.callbacks import EpochRecorder, supervision
+from worker.outcomes import finish_stopped
+from worker.watch import Watch, checkpoint_dir, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
     model = build_model(spec, tuple(x_train.shape[1:]))
     compile_model(model, spec)
     fit = spec.fit
-    with Heartbeat(url, job_id):
+    with Watch(settings, job_id, spec) as watch:
         model.fit(
             x_train,
             data.y_train,
@@ -61,8 +64,10 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
             validation_split=fit.validation_split,
             shuffle=fit.shuffle,
             verbose=2 if fit.verbose == "auto" else fit.verbose,
-            callbacks=[EpochRecorder(url, job_id)],
+            callbacks=[*supervision(watch), EpochRecorder(url, job_id, watch)],
         )
+        if finish_stopped(settings, job_id, model, watch, _save):
+            return
         test_metrics = None
         if data.x_test is not None and data.y_test is not None:
             test_metrics = model.evaluate(
@@ -79,9 +84,14 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
 def run_job(settings: Settings, job_id: str) -> None:
     """Run a job if it is ours to run; any error ends it failed with the reason."""
     url = settings.database_url
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    if not lifecycle.start(url, job_id, worker):
+    worker = worker_name()
+    stale = timedelta(seconds=settings.stale_seconds)
+    if not lifecycle.start(
+        url, job_id, worker, stale_after=stale, max_attempts=settings.max_attempts
+    ):
         log.info("job_id=%s not started here: not queued, or taken by another worker", job_id)
+        if lifecycle.is_finished(url, job_id):
+            checkpoint.remove(checkpoint_dir(settings, job_id))
         return
     log.info("job_id=%s state=running worker=%s", job_id, worker)
     try:
@@ -90,9 +100,10 @@ def run_job(settings: Settings, job_id: str) -> None:
             assert job is not None
             spec = JobSpec.model_validate(job.spec)
         _train(settings, job_id, spec)
-        log.info("job_id=%s state=succeeded", job_id)
     except Exception as exc:  # any failure ends the job failed, never stuck in running
         log.exception("job_id=%s state=failed", job_id)
-        lifecycle.fail(url, job_id, _describe(exc))
+        lifecycle.fail(url, job_id, _describe(exc), worker=worker)
     finally:
         keras.backend.clear_session()
+        if lifecycle.is_finished(url, job_id):  # kept only while the job may resume
+            checkpoint.remove(checkpoint_dir(settings, job_id))

@@ -1,0 +1,50 @@
+"""What becomes of a job whose training stopped early: cancelled, handed back, or failed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared import artifacts, lifecycle
+from shared.settings import Settings
+from worker import checkpoint
+from worker.watch import Stop, Watch
+
+log = logging.getLogger(__name__)
+
+SaveModel = Callable[[Any, Path], dict[str, tuple[str, int, str]]]
+
+
+def finish_stopped(
+    settings: Settings, job_id: str, model: Any, watch: Watch, save: SaveModel
+) -> bool:
+    """End a job whose fit was stopped; False when training ran to its end and should finish."""
+    url, reason = settings.database_url, watch.reason
+    if reason is None:
+        return False
+    if reason == Stop.lost:
+        log.warning("job_id=%s no longer ours; leaving it to its new worker", job_id)
+        return True
+    if not watch.interrupted and reason != Stop.cancel:
+        return False  # every epoch ran: finish the job rather than throw the work away
+    if reason == Stop.cancel:
+        files: dict[str, tuple[str, int, str]] = {}
+        if checkpoint.restore(model, watch.checkpoint_dir):  # the last finished epoch's model
+            files = save(model, artifacts.job_dir(settings.artifacts, job_id))
+        lifecycle.cancelled(url, job_id, files)
+        log.info("job_id=%s state=cancelled model=%s", job_id, bool(files))
+    elif reason == Stop.shutdown:
+        if lifecycle.hand_back(url, job_id, watch.worker):
+            from worker.periodic import send
+
+            try:
+                send(job_id)
+            except Exception:  # the job is queued in the database; the reconciler sends it
+                log.warning("job_id=%s handed back but not re-sent", job_id, exc_info=True)
+            log.info("job_id=%s state=queued handed back at shutdown", job_id)
+    else:
+        lifecycle.fail(url, job_id, watch.detail, worker=watch.worker)
+        log.info("job_id=%s state=failed %s", job_id, watch.detail)
+    return True
