@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     max_predict_instances: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
+    max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs per user at once.")
+    submit_rate: int = Field(default=60, ge=1, description="Submissions per user per window.")
+    submit_rate_window_seconds: int = Field(default=60, ge=1)
+    max_dataset_bytes: int = Field(default=1024**3, ge=1024, description="Largest dataset file.")
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on var_dir."""
