@@ -145,4 +145,5 @@ def owner_names(session: Session, jobs: list[Job]) -> dict[int, str]:
     ids = {job.owner_id for job in jobs}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all())
+    rows = session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {user_id: name for user_id, name in rows}

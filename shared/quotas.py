@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import uuid
@@ -69,6 +70,12 @@ def rate_limiter(redis_url: str) -> RateLimiter:
     return RateLimiter(redis_url)
 
 
+def _rate_key(settings: Settings, user: User) -> str:
+    # One Redis may serve several trainq databases (staging, tests), whose user ids overlap.
+    database = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+    return f"trainq:submit-rate:{database}:{user.id}"
+
+
 def queued_jobs(session: Session, user: User) -> int:
     """How many of the user's jobs are waiting to start."""
     return (
@@ -101,7 +108,7 @@ def admit_submission(session: Session, user: User, settings: Settings) -> None:
         )
     window = settings.submit_rate_window_seconds
     wait = rate_limiter(settings.redis_url).admit(
-        f"trainq:submit-rate:{user.id}", settings.submit_rate, window
+        _rate_key(settings, user), settings.submit_rate, window
     )
     if wait > 0:
         raise RateLimited(
