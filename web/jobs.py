@@ -50,7 +50,7 @@ class _ListQuery(BaseModel):
 
 @bp.get("")
 def list_jobs() -> ResponseReturnValue:
-    """The caller's jobs, newest first, paginated (?page=&per_page=&status=)."""
+    """The caller's jobs (everyone's for an admin with ?all=true), newest first, paginated."""
     user = current_user()
     try:
         query = _ListQuery.model_validate(request.args.to_dict())
