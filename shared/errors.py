@@ -18,6 +18,8 @@ class ErrorCode(enum.StrEnum):
     conflict = "conflict"
     payload_too_large = "payload_too_large"
     dataset_unavailable = "dataset_unavailable"
+    quota_exceeded = "quota_exceeded"
+    rate_limited = "rate_limited"
     unavailable = "unavailable"
     internal = "internal"
 
@@ -82,3 +84,26 @@ class Conflict(TrainqError):
 
     status = 409
     code = ErrorCode.conflict
+
+
+class TooManyRequests(TrainqError):
+    """Over a limit that time will lift; the web sends `Retry-After: retry_after` seconds."""
+
+    status = 429
+    code = ErrorCode.rate_limited
+
+    def __init__(
+        self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details={**(details or {}), "retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class RateLimited(TooManyRequests):
+    """Too many submissions in the rate window."""
+
+
+class QuotaExceeded(TooManyRequests):
+    """Too many jobs waiting already."""
+
+    code = ErrorCode.quota_exceeded

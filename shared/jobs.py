@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from shared import datasets
 from shared.errors import InvalidSpec, NotFound
-from shared.models import Job, JobStatus, User, utcnow
+from shared.models import Job, JobStatus, Role, User, utcnow
 from shared.settings import Settings
 from shared.spec import JobSpec
 
@@ -37,7 +37,19 @@ def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings)
 
 def get_job(session: Session, owner: User, job_id: str, *, history: bool = True) -> Job:
     """The caller's job by id; another user's job is reported as not found."""
-    query = select(Job).where(Job.id == job_id, Job.owner_id == owner.id)
+    return get_job_for(session, owner, job_id, history=history)
+
+
+def get_job_for(
+    session: Session, user: User, job_id: str, *, admin_ok: bool = False, history: bool = True
+) -> Job:
+    """A job the user may act on: their own, or anyone's for an administrator when admin_ok.
+
+    Everything else, whether it exists or not, is NotFound: a 403 would confirm it exists.
+    """
+    query = select(Job).where(Job.id == job_id)
+    if not (admin_ok and user.role == Role.admin and not user.disabled):
+        query = query.where(Job.owner_id == user.id)
     if history:
         query = query.options(selectinload(Job.epochs), selectinload(Job.artifacts))
     job = session.scalar(query)
@@ -47,10 +59,16 @@ def get_job(session: Session, owner: User, job_id: str, *, history: bool = True)
 
 
 def list_jobs(
-    session: Session, owner: User, *, page: int, per_page: int, status: JobStatus | None
+    session: Session,
+    owner: User,
+    *,
+    page: int,
+    per_page: int,
+    status: JobStatus | None,
+    everyone: bool = False,
 ) -> tuple[list[Job], int]:
-    """The caller's jobs, newest first, one page of them, and how many there are in all."""
-    where = [Job.owner_id == owner.id]
+    """The caller's jobs (every user's with everyone=True), newest first, one page, and a total."""
+    where: list[Any] = [] if everyone else [Job.owner_id == owner.id]
     if status is not None:
         where.append(Job.status == status)
     total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
@@ -120,3 +138,12 @@ def job_to_dict(job: Job, *, history: bool = True) -> dict[str, Any]:
             else None
         )
     return data
+
+
+def owner_names(session: Session, jobs: list[Job]) -> dict[int, str]:
+    """The names of the users who own these jobs, by user id."""
+    ids = {job.owner_id for job in jobs}
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {user_id: name for user_id, name in rows}

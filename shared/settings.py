@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     stale_seconds: float = Field(default=90.0, gt=0, description="Silent this long: worker lost.")
     max_attempts: int = Field(default=3, ge=1, description="Workers lost before a job fails.")
     max_job_seconds: int = Field(default=6 * 3600, ge=1, description="Longest time limit.")
+    max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs per user at once.")
+    submit_rate: int = Field(default=60, ge=1, description="Submissions per user per window.")
+    submit_rate_window_seconds: int = Field(default=60, ge=1)
+    max_dataset_bytes: int = Field(default=1024**3, ge=1024, description="Largest dataset file.")
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on var_dir."""

@@ -123,11 +123,36 @@ def _cmd_up(_client: Client | None, _args: argparse.Namespace) -> int:
     return run()
 
 
-def _cmd_users(_client: Client | None, args: argparse.Namespace) -> int:
-    from trainq.server import create_user
+def _cmd_admin(_client: Client | None, args: argparse.Namespace) -> int:
+    from trainq.admin import run
 
-    print(create_user(args.name, admin=args.admin))
-    return 0
+    return run(args)
+
+
+def _admin_commands(sub: Any) -> None:
+    """`trainq users ...` and `trainq tokens ...`: administrators, where the service runs."""
+    users = sub.add_parser("users", help="manage users (on the server)")
+    tokens = sub.add_parser("tokens", help="manage API tokens (on the server)")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    tokens_sub = tokens.add_subparsers(dest="action", required=True)
+    commands = [
+        (users_sub, "create", "create a user and print a new token", "name"),
+        (users_sub, "list", "every user, their role and state", None),
+        (users_sub, "disable", "disable a user: their tokens stop working at once", "name"),
+        (users_sub, "enable", "enable a disabled user again", "name"),
+        (tokens_sub, "create", "print a new token for a user", "user"),
+        (tokens_sub, "list", "a user's tokens: id, prefix, state, expiry", "user"),
+        (tokens_sub, "revoke", "revoke a token (id or prefix, as listed)", "token"),
+    ]
+    for group, action, text, arg in commands:
+        cmd = group.add_parser(action, help=text)
+        if arg:
+            cmd.add_argument(arg)
+        cmd.set_defaults(func=_cmd_admin, local=True)
+        if group is users_sub and action == "create":
+            cmd.add_argument("--admin", action="store_true", help="an administrator")
+        if group is tokens_sub and action == "create":
+            cmd.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -142,12 +167,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="run the whole service here, in the foreground").set_defaults(
         func=_cmd_up, local=True
     )
-    users = sub.add_parser("users", help="manage users (on the server)")
-    users_sub = users.add_subparsers(dest="action", required=True)
-    create = users_sub.add_parser("create", help="create a user and print a new token")
-    create.add_argument("name")
-    create.add_argument("--admin", action="store_true")
-    create.set_defaults(func=_cmd_users, local=True)
+    _admin_commands(sub)
 
     s = sub.add_parser(
         "submit", parents=[common], help="submit a job spec (JSON or YAML file, - for stdin)"

@@ -10,6 +10,7 @@ from shared.settings import Settings, get_settings
 from web import errors, extensions
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
+from web.me import bp as me_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -22,5 +23,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(me_bp, url_prefix="/api/v1/me")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

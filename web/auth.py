@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from flask import g, request
 
-from shared.auth import authenticate
+from shared.auth import authenticate_token
 from shared.errors import Unauthorized
-from shared.models import User
+from shared.models import ApiToken, User
 from web.extensions import db
 
 
-def current_user() -> User:
-    """The user the request's bearer token belongs to; 401 without a valid one."""
-    if "user" in g:
-        return g.user
+def current_token() -> ApiToken:
+    """The live token the request carries (its user at .user); 401 without a valid one."""
+    if "token" in g:
+        return g.token
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header; send 'Authorization: Bearer <token>'")
-    g.user = authenticate(db(), token.strip())
-    return g.user
+    g.token = authenticate_token(db(), token.strip())
+    return g.token
+
+
+def current_user() -> User:
+    """The user the request's bearer token belongs to; 401 without a valid one."""
+    return current_token().user

@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import ErrorCode, TrainqError
+from shared.errors import ErrorCode, TooManyRequests, TrainqError
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ _HTTP_CODES = {
     404: ErrorCode.not_found,
     405: ErrorCode.method_not_allowed,
     413: ErrorCode.payload_too_large,
+    429: ErrorCode.rate_limited,
 }
 
 
@@ -67,7 +68,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(TrainqError)
     def _trainq(exc: TrainqError) -> Response:
-        return error_response(exc.status, str(exc.code), exc.message, exc.details)
+        response = error_response(exc.status, str(exc.code), exc.message, exc.details)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Response:

@@ -8,9 +8,9 @@ from flask import Blueprint, request, send_file
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts, jobs, lifecycle, serving
+from shared import artifacts, jobs, lifecycle, quotas, serving
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
-from shared.models import JobStatus
+from shared.models import JobStatus, Role
 from shared.spec import JobSpec
 from web.auth import current_user
 from web.extensions import db, models, queue, settings
@@ -34,6 +34,7 @@ def submit() -> ResponseReturnValue:
     spec = JobSpec.model_validate(_json_body())
     session = db()
     job = jobs.create_job(session, user, spec, settings())
+    quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
     queue().send(job.id)
     return jobs.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
@@ -44,11 +45,12 @@ class _ListQuery(BaseModel):
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=20, ge=1, le=100)
     status: JobStatus | None = None
+    all: bool = False
 
 
 @bp.get("")
 def list_jobs() -> ResponseReturnValue:
-    """The caller's jobs, newest first, paginated (?page=&per_page=&status=)."""
+    """The caller's jobs (everyone's for an admin with ?all=true), newest first, paginated."""
     user = current_user()
     try:
         query = _ListQuery.model_validate(request.args.to_dict())
@@ -58,11 +60,25 @@ def list_jobs() -> ResponseReturnValue:
             f"query parameter {'.'.join(map(str, first['loc']))}: {first['msg']}",
             details={"field": ".".join(map(str, first["loc"]))},
         ) from exc
+    if query.all and user.role != Role.admin:
+        raise InvalidInput(
+            "only administrators may list every user's jobs", details={"field": "all"}
+        )
     found, total = jobs.list_jobs(
-        db(), user, page=query.page, per_page=query.per_page, status=query.status
+        db(),
+        user,
+        page=query.page,
+        per_page=query.per_page,
+        status=query.status,
+        everyone=query.all,
     )
+    listed = [jobs.job_to_dict(j, history=False) for j in found]
+    if query.all:
+        names = jobs.owner_names(db(), found)
+        for job, data in zip(found, listed, strict=True):
+            data["owner"] = names.get(job.owner_id)
     return {
-        "jobs": [jobs.job_to_dict(j, history=False) for j in found],
+        "jobs": listed,
         "page": query.page,
         "per_page": query.per_page,
         "total": total,
@@ -80,7 +96,7 @@ def get(job_id: str) -> ResponseReturnValue:
 def cancel(job_id: str) -> ResponseReturnValue:
     """Cancel a queued job at once (200); a running one stops after its current batch (202)."""
     session = db()
-    job = jobs.get_job(session, current_user(), job_id)
+    job = jobs.get_job_for(session, current_user(), job_id, admin_ok=True)
     status = lifecycle.request_cancel(session, job_id)
     session.commit()
     session.refresh(job)

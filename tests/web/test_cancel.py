@@ -85,3 +85,18 @@ def test_another_users_job_cannot_be_cancelled(client: FlaskClient, alice: User,
     assert client.get(f"{JOBS}/{job_id}", headers=alice["headers"]).get_json()["status"] == (
         "queued"
     )
+
+
+def test_an_administrator_may_cancel_anyones_job(
+    client: FlaskClient, alice: User, bob: User, settings: Settings
+) -> None:
+    from shared.auth import create_user, issue_token
+    from shared.models import Role
+
+    with session_scope(settings.database_url) as s:
+        admin = {"Authorization": f"Bearer {issue_token(s, create_user(s, 'root', Role.admin))}"}
+    job_id = _submit(client, alice)
+    # Another plain user may not; for them the job does not exist.
+    assert_error(client.post(f"{JOBS}/{job_id}/cancel", headers=bob["headers"]), 404, "not_found")
+    response = client.post(f"{JOBS}/{job_id}/cancel", headers=admin)
+    assert response.status_code == 200 and response.get_json()["status"] == "cancelled"

@@ -1,0 +1,233 @@
+"""Every endpoint, as every kind of caller: the owner, another user, and five kinds of bad token.
+
+The table ENDPOINTS lists each route of the API; a route that is not in it fails
+test_every_route_is_in_the_table, so a new endpoint is one more line here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from shared.auth import create_user, issue_token, revoke_token, set_disabled
+from shared.db import session_scope
+from shared.errors import NotFound
+from shared.jobs import get_job_for
+from shared.models import Job, Role, User, utcnow
+from shared.settings import Settings
+from tests.specs import quickstart
+from tests.support import ROOT
+from trainq.server import migrate
+from web import create_app
+
+THREE_DIGITS = json.loads((ROOT / "examples" / "three_digits.json").read_text())
+SECRET = {"alice": "alice-private-experiment", "bob": "bob-private-experiment"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route and a request that its owner may make of it."""
+
+    method: str
+    rule: str  # as Flask names it
+    query: str = ""
+    body: Any = None
+    owner_status: int = 200
+
+    @property
+    def per_job(self) -> bool:
+        """A route of one job: another user must get 404, as for a job that does not exist."""
+        return "<job_id>" in self.rule
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/me"),
+    Endpoint("GET", "/api/v1/jobs"),
+    Endpoint("POST", "/api/v1/jobs", body=quickstart(epochs=1), owner_status=202),
+    Endpoint("GET", "/api/v1/jobs/<job_id>"),
+    Endpoint("POST", "/api/v1/jobs/<job_id>/predict", body=THREE_DIGITS),
+    Endpoint("GET", "/api/v1/jobs/<job_id>/model", query="?format=keras"),
+    Endpoint("GET", "/api/v1/jobs/<job_id>/model", query="?format=h5"),
+    # The owner's job has finished: cancelling it is a conflict (cancel's 200/202 are in
+    # tests/web/test_cancel.py); what matters here is that nobody else learns it exists.
+    Endpoint("POST", "/api/v1/jobs/<job_id>/cancel", owner_status=409),
+]
+NOT_WALKED = {"/healthz", "/static/<path:filename>"}
+
+# Who calls, and what each must get from a per-job route (others get the same but 2xx for the
+# other user on routes of their own account).
+CALLERS = {
+    "owner": None,
+    "other-user": 404,
+    "no-token": 401,
+    "malformed-token": 401,
+    "unknown-token": 401,
+    "expired-token": 401,
+    "revoked-token": 401,
+    "disabled-user": 401,
+}
+
+
+@dataclass
+class World:
+    """Two users with a trained job each, and headers for every kind of caller."""
+
+    app: Flask
+    settings: Settings
+    headers: dict[str, dict[str, str]]
+    job_ids: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[World]:
+    from worker.training import run_job  # trains for real, in this process
+
+    tmp = tmp_path_factory.mktemp("isolation")
+    url = f"sqlite:///{tmp / 'trainq.db'}"
+    migrate(url)
+    settings = Settings(
+        var_dir=tmp, database_url=url, redis_url=redis_url, artifacts=tmp / "artifacts"
+    )
+    tokens: dict[str, str] = {}
+    with session_scope(url) as s:
+        alice, bob = create_user(s, "alice"), create_user(s, "bob")
+        tokens["owner"] = issue_token(s, alice)
+        tokens["other-user"] = issue_token(s, bob)
+        tokens["expired-token"] = issue_token(s, alice, expires_at=utcnow() - timedelta(seconds=1))
+        tokens["revoked-token"] = issue_token(s, alice)
+        revoke_token(s, tokens["revoked-token"])
+        tokens["disabled-user"] = issue_token(s, create_user(s, "carol"))
+        set_disabled(s, "carol")
+    headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+    headers["no-token"] = {}
+    headers["malformed-token"] = {"Authorization": "Basic YWxpY2U6c2VjcmV0"}
+    headers["unknown-token"] = {"Authorization": "Bearer tq_" + "x" * 43}
+
+    app = create_app(settings)
+    client = app.test_client()
+    job_ids = {}
+    for caller, user in (("owner", "alice"), ("other-user", "bob")):
+        spec = quickstart(epochs=1)
+        spec["name"] = SECRET[user]
+        spec["model"]["layers"][1]["config"]["units"] = 16
+        response = client.post("/api/v1/jobs", json=spec, headers=headers[caller])
+        assert response.status_code == 202, response.get_data(as_text=True)
+        job_ids[user] = response.get_json()["id"]
+        run_job(settings, job_ids[user])
+        job = client.get(f"/api/v1/jobs/{job_ids[user]}", headers=headers[caller]).get_json()
+        assert job["status"] == "succeeded", job
+    yield World(app, settings, headers, job_ids)
+
+
+def _call(client: FlaskClient, endpoint: Endpoint, job_id: str, headers: dict[str, str]) -> Any:
+    url = endpoint.rule.replace("<job_id>", job_id) + endpoint.query
+    return client.open(url, method=endpoint.method, json=endpoint.body, headers=headers)
+
+
+def _jobs_in_db(world: World) -> int:
+    with session_scope(world.settings.database_url) as s:
+        return s.scalar(select(func.count()).select_from(Job)) or 0
+
+
+def test_every_route_is_in_the_table(world: World) -> None:
+    walked = {(e.method, e.rule) for e in ENDPOINTS}
+    for rule in world.app.url_map.iter_rules():
+        if str(rule) in NOT_WALKED:
+            continue
+        for method in rule.methods or ():
+            if method not in {"HEAD", "OPTIONS"}:
+                assert (method, str(rule)) in walked, f"{method} {rule} is not in ENDPOINTS"
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.rule}{e.query}")
+def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: str) -> None:
+    """Owner 2xx; another user 404 on alice's job; every bad token 401; no one sees another."""
+    client = world.app.test_client()
+    before = _jobs_in_db(world)
+    response = _call(client, endpoint, world.job_ids["alice"], world.headers[caller])
+    expected = CALLERS[caller]
+    if expected is None or (caller == "other-user" and not endpoint.per_job):
+        expected = endpoint.owner_status
+    assert response.status_code == expected, response.get_data(as_text=True)
+
+    if expected >= 400:
+        body = response.get_json()
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+        codes = {401: "unauthorized", 404: "not_found", 409: "conflict"}
+        assert body["error"]["code"] == codes[expected]
+        assert _jobs_in_db(world) == before, "a refused request recorded something"
+    # Nothing of the other user's, ever: not their job's id, name, or user name.
+    seen_by = "bob" if caller == "other-user" else "alice"
+    hidden = "alice" if seen_by == "bob" else "bob"
+    text = response.get_data().decode("latin-1")
+    if endpoint.per_job and expected >= 400:  # "no job '<the id sent>'" tells the caller nothing
+        text = text.replace(world.job_ids["alice"], "<asked-for>")
+    for secret in (world.job_ids[hidden], SECRET[hidden], f'"{hidden}"'):
+        assert secret not in text, f"{caller} saw {secret!r} at {endpoint.rule}"
+    if caller == "other-user" and endpoint.rule == "/api/v1/jobs" and endpoint.method == "GET":
+        assert world.job_ids["bob"] in text  # bob's list is bob's own, not empty by accident
+
+
+def test_other_users_job_is_indistinguishable_from_a_missing_one(world: World) -> None:
+    client = world.app.test_client()
+    bob = world.headers["other-user"]
+    missing = "0" * 32
+    for endpoint in (e for e in ENDPOINTS if e.per_job):
+        theirs = _call(client, endpoint, world.job_ids["alice"], bob).get_json()
+        nobodys = _call(client, endpoint, missing, bob).get_json()
+        assert (
+            theirs["error"]["message"].replace(world.job_ids["alice"], missing)
+            == (nobodys["error"]["message"])
+        )
+
+
+def test_me_names_the_caller_and_the_token(world: World) -> None:
+    client = world.app.test_client()
+    body = client.get("/api/v1/me", headers=world.headers["owner"]).get_json()
+    token = world.headers["owner"]["Authorization"].removeprefix("Bearer ")
+    assert body["name"] == "alice" and body["role"] == "user"
+    assert body["token"]["prefix"] == token[:10] and body["token"]["expires_at"] is None
+    assert token not in json.dumps(body)  # the token itself is never shown again
+    assert body["limits"]["max_queued_jobs"] == world.settings.max_queued_jobs
+
+
+def test_admin_lists_every_users_jobs(world: World) -> None:
+    client = world.app.test_client()
+    with session_scope(world.settings.database_url) as s:
+        root = create_user(s, "root-lister", Role.admin)
+        admin = {"Authorization": f"Bearer {issue_token(s, root)}"}
+    everyone = client.get("/api/v1/jobs?all=true&per_page=100", headers=admin).get_json()
+    owners = {job["id"]: job["owner"] for job in everyone["jobs"]}
+    assert owners[world.job_ids["alice"]] == "alice" and owners[world.job_ids["bob"]] == "bob"
+    assert everyone["total"] == _jobs_in_db(world)
+    # Without all=true an administrator sees their own jobs like anyone; none yet.
+    assert client.get("/api/v1/jobs", headers=admin).get_json()["total"] == 0
+    # A user who asks for everyone's jobs is told no, and sees nothing of anyone's.
+    refused = client.get("/api/v1/jobs?all=true", headers=world.headers["owner"])
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert refused.get_json()["error"]["details"] == {"field": "all"}
+
+
+def test_get_job_for_lets_only_an_active_admin_reach_other_jobs(world: World) -> None:
+    alices = world.job_ids["alice"]
+    with session_scope(world.settings.database_url) as s:
+        admin = create_user(s, "root-canceller", Role.admin)
+        bob = s.scalar(select(User).where(User.name == "bob"))
+        assert bob is not None
+        assert get_job_for(s, admin, alices, admin_ok=True).id == alices
+        with pytest.raises(NotFound):
+            get_job_for(s, admin, alices)  # only where the caller says admins may act
+        with pytest.raises(NotFound):
+            get_job_for(s, bob, alices, admin_ok=True)
+        admin.disabled = True
+        with pytest.raises(NotFound):
+            get_job_for(s, admin, alices, admin_ok=True)
