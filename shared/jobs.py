@@ -29,6 +29,7 @@ def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings)
         spec=spec.model_dump(mode="json"),
         status=JobStatus.queued,
         epochs_total=spec.fit.epochs,
+        priority=spec.priority,
     )
     session.add(job)
     session.flush()

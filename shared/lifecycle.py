@@ -203,18 +203,12 @@ def stale_running(url: str, stale_after: timedelta = STALE_AFTER) -> list[str]:
         )
 
 
-def unsent_queued(url: str, older_than: timedelta) -> list[str]:
-    """Queued jobs last sent to the broker (or created) longer ago than the given time."""
+def sent_not_started(url: str, older_than: timedelta) -> list[str]:
+    """Queued jobs handed to the broker longer ago than the given time and not started yet."""
     cutoff = utcnow() - older_than
     with session_scope(url) as s:
         return list(
-            s.scalars(
-                select(Job.id).where(
-                    Job.status == JobStatus.queued,
-                    or_(Job.sent_at.is_(None), Job.sent_at < cutoff),
-                    Job.created_at < cutoff,
-                )
-            )
+            s.scalars(select(Job.id).where(Job.status == JobStatus.queued, Job.sent_at < cutoff))
         )
 
 

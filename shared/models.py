@@ -132,6 +132,8 @@ class Job(Base):
     # The first epoch (1-based) the latest attempt trained: above 1 when it resumed a checkpoint.
     first_epoch: Mapped[int | None] = mapped_column(default=None)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Within one user's jobs, higher priority starts first (then the oldest).
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
 
     epochs: Mapped[list[EpochRecord]] = relationship(
         back_populates="job", order_by="EpochRecord.epoch", cascade="all, delete-orphan"

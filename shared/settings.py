@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     web_workers: int = 2
     web_threads: int = 8
     worker_concurrency: int = 1
+    worker_slots: int = Field(
+        default=0, ge=0, description="Training jobs at once on all workers; 0: worker_concurrency."
+    )
+    max_running_per_user: int = Field(default=2, ge=1, description="Running jobs per user.")
     max_epochs: int = Field(default=1000, ge=1)
     max_predict_instances: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -40,7 +44,9 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(default=1024**3, ge=1024, description="Largest dataset file.")
 
     def model_post_init(self, _context: object) -> None:
-        """Fill the defaults that depend on var_dir."""
+        """Fill the defaults that depend on other settings."""
+        if not self.worker_slots:
+            self.worker_slots = self.worker_concurrency
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.var_dir / 'trainq.db').resolve()}"
         if self.artifacts == Path(""):

@@ -247,5 +247,6 @@ class JobSpec(_Strict):
     compile: CompileSpec
     fit: FitSpec = Field(default_factory=FitSpec)
     seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
+    priority: StrictInt = Field(default=0, ge=-100, le=100)
     # Seconds of training before the job ends failed ("timeout"); capped by TRAINQ_MAX_JOB_SECONDS.
     time_limit_seconds: StrictInt | None = Field(default=None, ge=1)

@@ -104,11 +104,11 @@ def service_env(db_url: str, redis_url: str, var_dir: Path, **extra: str) -> dic
 class Service:
     """A real gunicorn API and a real Celery worker, as separate processes."""
 
-    def __init__(self, db_url: str, redis_url: str, var_dir: Path) -> None:
+    def __init__(self, db_url: str, redis_url: str, var_dir: Path, **env: str) -> None:
         self.db_url, self.redis_url, self.var_dir = db_url, redis_url, var_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = service_env(db_url, redis_url, var_dir)
+        self.env = service_env(db_url, redis_url, var_dir, **env)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
 
@@ -128,10 +128,10 @@ class Service:
                             "--timeout", "120", "--no-control-socket"])  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
-    def start_worker(self) -> None:
-        """A Celery worker for training jobs (prefork, one slot)."""
+    def start_worker(self, concurrency: int = 1) -> None:
+        """A Celery worker for training jobs (prefork, one slot per process)."""
         self._spawn("worker", ["celery", "-A", "worker", "worker", "--queues", "celery",
-                               "--concurrency", "1", "--loglevel", "INFO",
+                               "--concurrency", str(concurrency), "--loglevel", "INFO",
                                "--hostname", f"train-{self.port}@%h"])  # fmt: skip
 
     def _healthy(self) -> bool:

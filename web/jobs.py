@@ -8,7 +8,7 @@ from flask import Blueprint, request, send_file
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts, jobs, lifecycle, quotas, serving
+from shared import artifacts, dispatch, jobs, lifecycle, quotas, serving
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.models import JobStatus, Role
 from shared.spec import JobSpec
@@ -36,7 +36,7 @@ def submit() -> ResponseReturnValue:
     job = jobs.create_job(session, user, spec, settings())
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
-    queue().send(job.id)
+    dispatch.dispatch(settings(), queue().publish)  # starts it now if a slot is free
     return jobs.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
 
 
@@ -88,8 +88,9 @@ def list_jobs() -> ResponseReturnValue:
 
 @bp.get("/<job_id>")
 def get(job_id: str) -> ResponseReturnValue:
-    """Status, progress (epoch k of n, percent, ETA), per-epoch history, error."""
-    return jobs.job_to_dict(jobs.get_job(db(), current_user(), job_id))
+    """Status, progress (epoch k of n, percent, ETA), history, error; while queued, its place."""
+    job = jobs.get_job(db(), current_user(), job_id)
+    return jobs.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
 
 
 @bp.post("/<job_id>/cancel")

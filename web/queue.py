@@ -21,7 +21,14 @@ class JobQueue:
         self.celery.conf.update(broker_connection_timeout=2, broker_connection_max_retries=1)
 
     def send(self, job_id: str) -> bool:
-        """Send a job; if the broker is down the job stays queued and the reconciler sends it."""
+        """Publish a job and record when; False if the broker is down (the job stays queued)."""
+        if not self.publish(job_id):
+            return False
+        lifecycle.mark_sent(self.settings.database_url, job_id)
+        return True
+
+    def publish(self, job_id: str) -> bool:
+        """Hand a job to the broker; the task id is the job id. False if the broker is down."""
         try:
             self.celery.send_task(
                 lifecycle.TRAIN_TASK,
@@ -33,5 +40,4 @@ class JobQueue:
         except Exception:  # the job is safe in the database; log and let the reconciler retry
             log.warning("job_id=%s state=queued broker unreachable, will be re-sent", job_id)
             return False
-        lifecycle.mark_sent(self.settings.database_url, job_id)
         return True

@@ -14,6 +14,18 @@ from worker.watch import Stop, Watch
 
 log = logging.getLogger(__name__)
 
+
+def redispatch(settings: Settings) -> None:
+    """Hand out slots freed by a job that ended here; never fails the task."""
+    from shared.dispatch import dispatch
+    from worker.periodic import publish
+
+    try:
+        dispatch(settings, publish)
+    except Exception:  # the periodic round dispatches what this one could not
+        log.warning("dispatch after a job ended failed", exc_info=True)
+
+
 SaveModel = Callable[[Any, Path], dict[str, tuple[str, int, str]]]
 
 
@@ -37,13 +49,10 @@ def finish_stopped(
         log.info("job_id=%s state=cancelled model=%s", job_id, bool(files))
     elif reason == Stop.shutdown:
         if lifecycle.hand_back(url, job_id, watch.worker):
-            from worker.periodic import send
-
-            try:
-                send(job_id)
-            except Exception:  # the job is queued in the database; the reconciler sends it
-                log.warning("job_id=%s handed back but not re-sent", job_id, exc_info=True)
             log.info("job_id=%s state=queued handed back at shutdown", job_id)
+            # Its slot is free again: the dispatcher gives it (or a job of whoever's turn it
+            # is) to a worker that is not shutting down.
+            redispatch(settings)
     else:
         lifecycle.fail(url, job_id, watch.detail, worker=watch.worker)
         log.info("job_id=%s state=failed %s", job_id, watch.detail)

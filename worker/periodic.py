@@ -11,6 +11,7 @@ from datetime import timedelta
 import redis
 
 from shared import lifecycle
+from shared.dispatch import dispatch
 from shared.settings import Settings, get_settings
 from worker.celery_app import app
 
@@ -30,31 +31,42 @@ def broker_job_ids(client: redis.Redis) -> set[str]:
     return ids
 
 
-def send(job_id: str) -> None:
-    """Hand a job to the workers; the task id is the job id."""
-    app.send_task(lifecycle.TRAIN_TASK, args=[job_id], task_id=job_id)
+def publish(job_id: str) -> bool:
+    """Hand a job to the workers; the task id is the job id. False if the broker is down."""
+    try:
+        app.send_task(lifecycle.TRAIN_TASK, args=[job_id], task_id=job_id)
+    except Exception:  # the job stays queued in the database; a later round sends it
+        log.warning("job_id=%s state=queued broker unreachable", job_id, exc_info=True)
+        return False
+    return True
+
+
+def send(job_id: str) -> bool:
+    """Publish a job again and record when."""
+    if not publish(job_id):
+        return False
     lifecycle.mark_sent(get_settings().database_url, job_id)
+    return True
 
 
-def reconcile_once(settings: Settings, send: Callable[[str], None]) -> dict[str, list[str]]:
-    """Re-send queued jobs the broker lost and requeue running jobs whose worker went silent."""
+def reconcile_once(settings: Settings, send: Callable[[str], bool]) -> dict[str, list[str]]:
+    """Requeue running jobs whose worker went silent, re-send what the broker lost, dispatch."""
     url = settings.database_url
     stale = timedelta(seconds=settings.stale_seconds)
     requeued = [j for j in lifecycle.stale_running(url, stale) if lifecycle.requeue(url, j, stale)]
     for job_id in requeued:
         log.warning("job_id=%s state=queued reason=worker went silent", job_id)
-        send(job_id)
-    waiting = lifecycle.unsent_queued(url, timedelta(seconds=settings.requeue_after_seconds))
+    sent = lifecycle.sent_not_started(url, timedelta(seconds=settings.requeue_after_seconds))
     resent = []
-    if waiting:
+    if sent:
         held = broker_job_ids(redis.Redis.from_url(settings.redis_url))
-        for job_id in waiting:
+        for job_id in sent:
             if job_id in held:
                 lifecycle.mark_sent(url, job_id)
                 continue
             log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
-            send(job_id)
-            resent.append(job_id)
+            if send(job_id):
+                resent.append(job_id)
     return {"requeued": requeued, "resent": resent}
 
 
@@ -68,7 +80,9 @@ def reconcile() -> dict[str, list[str]] | None:
     if not lock.acquire(blocking=False):
         return None
     try:
-        return reconcile_once(settings, send)
+        result = reconcile_once(settings, send)
+        result["dispatched"] = dispatch(settings, publish)
+        return result
     finally:
         with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked
             lock.release()

@@ -18,7 +18,7 @@ from shared.settings import Settings
 from shared.spec import JobSpec
 from worker import checkpoint
 from worker.callbacks import EpochRecorder, supervision
-from worker.outcomes import finish_stopped
+from worker.outcomes import finish_stopped, redispatch
 from worker.watch import Watch, checkpoint_dir, worker_name
 
 log = logging.getLogger(__name__)
@@ -107,3 +107,4 @@ def run_job(settings: Settings, job_id: str) -> None:
         keras.backend.clear_session()
         if lifecycle.is_finished(url, job_id):  # kept only while the job may resume
             checkpoint.remove(checkpoint_dir(settings, job_id))
+            redispatch(settings)  # its slot is free: the next job starts now

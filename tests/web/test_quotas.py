@@ -48,7 +48,8 @@ def test_over_rate_is_refused_with_retry_after_and_nothing_recorded(
     assert "at most 3 submissions per 60 s" in error["message"]
     assert total_jobs(client, alice) == 3
     assert _jobs_in_db(settings.database_url) == 3
-    assert set(accepted) <= broker_message_ids(settings.redis_url)
+    # The first took the free worker slot; the others wait their turn in the database.
+    assert accepted[0] in broker_message_ids(settings.redis_url)
     # The limit is each user's own.
     assert submit(client, bob).status_code == 202
 

@@ -11,6 +11,7 @@ import redis
 
 from shared import lifecycle
 from shared.db import session_scope
+from shared.dispatch import dispatch
 from shared.models import Job, JobStatus, utcnow
 from shared.settings import Settings
 from tests.conftest import make_user
@@ -44,16 +45,19 @@ def _job(settings: Settings, owner: int, **values: object) -> str:
 def test_lost_queued_job_is_resent_once(rsettings: Settings) -> None:
     owner, _ = make_user(rsettings.database_url, "carol")
     old = utcnow() - timedelta(minutes=5)
-    lost = _job(rsettings, owner, created_at=old)
+    lost = _job(rsettings, owner, created_at=old, sent_at=old)  # sent, but the broker lost it
     held = _job(rsettings, owner, created_at=old)
-    fresh = _job(rsettings, owner)  # just submitted: its message may still be on its way
+    fresh = _job(rsettings, owner, sent_at=utcnow())  # its message may still be on its way
+    waiting = _job(rsettings, owner, created_at=old)  # never sent: the dispatcher's to hand out
     queue = JobQueue(rsettings)
     assert queue.send(held)
+    with session_scope(rsettings.database_url) as s:
+        s.get(Job, held).sent_at = old  # type: ignore[union-attr]
 
     result = reconcile_once(rsettings, queue.send)
     assert result["resent"] == [lost]
     assert sorted(_held(rsettings)) == sorted([held, lost])
-    assert fresh not in _held(rsettings)
+    assert fresh not in _held(rsettings) and waiting not in _held(rsettings)
     # The next round finds everything in the broker and sends nothing twice.
     assert reconcile_once(rsettings, queue.send)["resent"] == []
     assert len(_held(rsettings)) == 2
@@ -66,10 +70,15 @@ def test_silent_running_job_is_requeued(rsettings: Settings) -> None:
     alive = _job(rsettings, owner, status=JobStatus.running, heartbeat_at=utcnow())
     result = reconcile_once(rsettings, JobQueue(rsettings).send)
     assert result["requeued"] == [dead]
-    assert _held(rsettings) == [dead]
     with session_scope(rsettings.database_url) as s:
         assert s.get(Job, dead).status == JobStatus.queued  # type: ignore[union-attr]
+        assert s.get(Job, dead).sent_at is None  # type: ignore[union-attr]
         assert s.get(Job, alive).status == JobStatus.running  # type: ignore[union-attr]
+    # Back in the queue, it waits for a free slot like any other job: the live one holds one.
+    wide = rsettings.model_copy(update={"worker_slots": 2})
+    assert dispatch(rsettings, JobQueue(rsettings).publish) == []
+    assert dispatch(wide, JobQueue(wide).publish) == [dead]
+    assert _held(rsettings) == [dead]
 
 
 def test_a_duplicate_delivery_does_not_start_the_job_twice(rsettings: Settings) -> None:
@@ -99,12 +108,10 @@ def test_submit_while_the_broker_is_down_keeps_the_job(
     with session_scope(sqlite_url) as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status == JobStatus.queued and job.sent_at is None
-    # Once the broker is back, the reconciler sends it.
+    # Once the broker is back, the dispatcher sends it.
     up = Settings(
         var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url.rsplit("/", 1)[0] + "/4"
     )
     redis.Redis.from_url(up.redis_url).flushdb()
-    with session_scope(sqlite_url) as s:
-        s.get(Job, job_id).created_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
-    assert reconcile_once(up, JobQueue(up).send)["resent"] == [job_id]
+    assert dispatch(up, JobQueue(up).publish) == [job_id]
     assert _held(up) == [job_id]
