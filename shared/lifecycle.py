@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from shared.db import session_scope
+from shared.events import EPOCH, STATUS, add_event
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(seconds=90)
@@ -55,10 +56,12 @@ def start(url: str, job_id: str, worker: str) -> bool:
             job.status = JobStatus.failed
             job.error = f"gave up after {MAX_ATTEMPTS} attempts: the worker was lost each time"
             job.finished_at = now
+            add_event(s, job_id, STATUS, {"status": "failed", "error": job.error})
             return False
         # A restarted attempt trains from the start: drop what an earlier attempt recorded.
         s.execute(delete(EpochRecord).where(EpochRecord.job_id == job_id))
         job.epochs_done = 0
+        add_event(s, job_id, STATUS, {"status": "running", "attempt": job.attempt})
         return True
 
 
@@ -81,6 +84,9 @@ def record_epoch(
         s.execute(
             update(Job).where(Job.id == job_id).values(epochs_done=epoch, heartbeat_at=utcnow())
         )
+        add_event(
+            s, job_id, EPOCH, {"epoch": epoch, "metrics": _clean(metrics), "duration_s": seconds}
+        )
 
 
 def succeed(
@@ -98,6 +104,7 @@ def succeed(
         job.test_metrics = _clean(test_metrics) if test_metrics is not None else None
         job.status = JobStatus.succeeded
         job.finished_at = utcnow()
+        add_event(s, job_id, STATUS, {"status": "succeeded", "test_metrics": job.test_metrics})
 
 
 def fail(url: str, job_id: str, error: str) -> None:
@@ -105,11 +112,13 @@ def fail(url: str, job_id: str, error: str) -> None:
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
     with session_scope(url) as s:
-        s.execute(
+        failed = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status.not_in(FINISHED))
             .values(status=JobStatus.failed, error=error, finished_at=utcnow())
         )
+        if failed.rowcount == 1:  # type: ignore[attr-defined]
+            add_event(s, job_id, STATUS, {"status": "failed", "error": error})
 
 
 def stale_running(url: str) -> list[str]:
@@ -160,4 +169,6 @@ def requeue(url: str, job_id: str) -> bool:
             )
             .values(status=JobStatus.queued, worker=None, sent_at=None)
         )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            add_event(s, job_id, STATUS, {"status": "queued", "reason": "worker went silent"})
         return done.rowcount == 1  # type: ignore[attr-defined]

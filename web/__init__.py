@@ -6,8 +6,10 @@ import logging
 
 from flask import Flask
 
+from shared import events as job_events
 from shared.settings import Settings, get_settings
 from web import errors, extensions
+from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
 
@@ -19,8 +21,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
+    job_events.configure(settings.redis_url)
     errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
