@@ -12,6 +12,7 @@ from web import errors, extensions
 from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
+from web.openapi import bp as openapi_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -26,5 +27,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(openapi_bp)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
