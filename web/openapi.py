@@ -173,7 +173,7 @@ def _paths() -> dict[str, Any]:
                     "202": _json(JobSummary, "the job, queued"),
                     **_errors(400, 401, 413, 422),
                 },
-            },  # fmt: skip
+            },
             "get": {
                 "summary": "The caller's jobs, newest first",
                 "operationId": "listJobs",
@@ -193,7 +193,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
                     },
-                ],  # fmt: skip
+                ],
                 "responses": {"200": _json(JobPage, "one page of jobs"), **_errors(401, 422)},
             },
         },
@@ -219,14 +219,14 @@ def _paths() -> dict[str, Any]:
                         "in": "header",
                         "schema": {"type": "integer", "minimum": 0},
                     },
-                ],  # fmt: skip
+                ],
                 "responses": {
                     "200": {
                         "description": "text/event-stream of Event",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
                     **_errors(401, 404, 422),
-                },  # fmt: skip
+                },
             }
         },
         "/api/v1/jobs/{job_id}/predict": {
@@ -242,7 +242,7 @@ def _paths() -> dict[str, Any]:
                     "200": _json(PredictResponse, "one prediction per instance"),
                     **_errors(400, 401, 404, 409, 413, 422),
                 },
-            },  # fmt: skip
+            },
         },
         "/api/v1/jobs/{job_id}/model": {
             "get": {
@@ -267,7 +267,7 @@ def _paths() -> dict[str, Any]:
                     },
                     **_errors(401, 404, 409, 422),
                 },
-            }  # fmt: skip
+            }
         },
         "/healthz": {
             "get": {
