@@ -8,7 +8,7 @@ from flask import Flask
 
 from shared import events as job_events
 from shared.settings import Settings, get_settings
-from web import errors, extensions
+from web import errors, extensions, metrics
 from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
@@ -28,5 +28,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(openapi_bp)
+    metrics.init_app(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
