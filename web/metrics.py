@@ -60,7 +60,10 @@ class DatabaseCollector(Collector):
                 .where(Job.status == JobStatus.queued)
                 .group_by(User.name)
             ).all()
-            columns = [func.count(), func.coalesce(func.sum(EpochRecord.duration_s), 0.0)]
+            columns: list[Any] = [
+                func.count(),
+                func.coalesce(func.sum(EpochRecord.duration_s), 0.0),
+            ]
             columns += [func.sum(case((EpochRecord.duration_s <= b, 1), else_=0)) for b in
                         EPOCH_BUCKETS]  # fmt: skip
             epochs = session.execute(select(*columns)).one()
@@ -89,7 +92,7 @@ def metrics() -> Response:
     """The Prometheus exposition."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
     else:
         for collector in (HTTP_REQUESTS, PREDICT_LATENCY):
             registry.register(collector)

@@ -43,7 +43,6 @@ def test_request_counts_add_up_across_gunicorn_workers(tmp_path: Path, redis_url
     )  # fmt: skip
     try:
         wait_until(lambda: _up(url), 60, "the API")
-
         for _ in range(30):  # a new connection each time: the workers share them out
             r = requests.get(f"{url}/api/v1/jobs/nope", headers={"Authorization": f"Bearer {token}",
                              "Connection": "close"}, timeout=10)  # fmt: skip
