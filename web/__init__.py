@@ -9,6 +9,7 @@ from flask import Flask
 from shared import events as job_events
 from shared.settings import Settings, get_settings
 from web import errors, extensions, metrics
+from web.dashboard import bp as dashboard_bp
 from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
@@ -29,5 +30,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(openapi_bp)
     metrics.init_app(app)
+    app.register_blueprint(dashboard_bp)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
