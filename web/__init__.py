@@ -14,6 +14,7 @@ from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
 from web.openapi import bp as openapi_bp
+from web.tensorboard import bp as tensorboard_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(tensorboard_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(openapi_bp)
     metrics.init_app(app)
     app.register_blueprint(dashboard_bp)

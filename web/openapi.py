@@ -159,6 +159,22 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/jobs/{job_id}/tensorboard": {
+            "get": {
+                "summary": "The job's TensorBoard logs as a .tar.gz for `tensorboard --logdir`",
+                "operationId": "downloadTensorboard",
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "a gzip-compressed tar archive",
+                        "content": {
+                            "application/gzip": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors(401, 404),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Health: the database and the broker",

@@ -61,7 +61,10 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
             validation_split=fit.validation_split,
             shuffle=fit.shuffle,
             verbose=2 if fit.verbose == "auto" else fit.verbose,
-            callbacks=[EpochRecorder(url, job_id)],
+            callbacks=[
+                EpochRecorder(url, job_id),
+                keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id)),
+            ],
         )
         test_metrics = None
         if data.x_test is not None and data.y_test is not None:
