@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from trainq.client import Client
+from trainq.client import FINISHED, Client
 
 SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -68,11 +68,14 @@ def follow(client: Client, job_id: str) -> int:
                 )
                 shown = metrics_text(event["metrics"], SHOWN)
                 bar.update(task, completed=n, metrics=shown, eta=eta)
+    if final.get("status") not in FINISHED:  # the stream ended without a final event
+        job = client.get(job_id)
+        final = {k: job.get(k) for k in ("status", "error", "test_metrics")}
     if final.get("status") == "succeeded":
         if final.get("test_metrics"):
             out.print(f"test: {metrics_text(final['test_metrics'])}", markup=False)
         return 0
-    reason = final.get("error") or client.get(job_id).get("error") or ""
+    reason = final.get("error") or ""
     err.print(f"job {final.get('status', 'ended')}: {reason}", markup=False)
     sys.stderr.flush()
     return 1
