@@ -20,3 +20,8 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def tensorboard_dir(root: Path, job_id: str) -> Path:
+    """Where a job's TensorBoard logs are written (train/ and validation/ event files)."""
+    return job_dir(root, job_id) / "tensorboard"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from shared import datasets
 from shared.errors import InvalidSpec, NotFound
+from shared.events import STATUS, add_event
 from shared.models import Job, JobStatus, Role, User, utcnow
 from shared.settings import Settings
 from shared.spec import JobSpec
@@ -33,6 +34,7 @@ def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings)
     )
     session.add(job)
     session.flush()
+    add_event(session, job.id, STATUS, {"status": "queued"})
     return job
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import session_scope
 from shared.errors import Conflict
+from shared.events import EPOCH, STATUS, add_event
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(seconds=90)
@@ -71,7 +72,9 @@ def start(
                 "(killed, or out of memory)"
             )
             job.finished_at = now
+            add_event(s, job_id, STATUS, {"status": "failed", "error": job.error})
             return False
+        add_event(s, job_id, STATUS, {"status": "running", "attempt": job.attempt})
         return True
 
 
@@ -112,6 +115,9 @@ def record_epoch(
         s.execute(
             update(Job).where(Job.id == job_id).values(epochs_done=epoch, heartbeat_at=utcnow())
         )
+        add_event(
+            s, job_id, EPOCH, {"epoch": epoch, "metrics": _clean(metrics), "duration_s": seconds}
+        )
 
 
 def resumed(url: str, job_id: str, first_epoch: int) -> int:
@@ -137,7 +143,10 @@ def hand_back(url: str, job_id: str, worker: str) -> bool:
                 heartbeat_at=None,
             )
         )
-        return done.rowcount == 1  # type: ignore[attr-defined]
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        add_event(s, job_id, STATUS, {"status": "queued", "reason": "its worker shut down"})
+        return True
 
 
 def cancelled(url: str, job_id: str, files: dict[str, tuple[str, int, str]]) -> None:
@@ -151,6 +160,7 @@ def cancelled(url: str, job_id: str, files: dict[str, tuple[str, int, str]]) -> 
             s.add(Artifact(job_id=job_id, format=fmt, path=path, size_bytes=size, sha256=digest))
         job.status = JobStatus.cancelled
         job.finished_at = utcnow()
+        add_event(s, job_id, STATUS, {"status": "cancelled", "model": bool(files)})
 
 
 def succeed(
@@ -168,6 +178,7 @@ def succeed(
         job.test_metrics = _clean(test_metrics) if test_metrics is not None else None
         job.status = JobStatus.succeeded
         job.finished_at = utcnow()
+        add_event(s, job_id, STATUS, {"status": "succeeded", "test_metrics": job.test_metrics})
 
 
 def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> None:
@@ -178,11 +189,13 @@ def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> Non
     if worker is not None:
         where.append(Job.worker == worker)
     with session_scope(url) as s:
-        s.execute(
+        failed = s.execute(
             update(Job)
             .where(*where)
             .values(status=JobStatus.failed, error=error, finished_at=utcnow())
         )
+        if failed.rowcount == 1:  # type: ignore[attr-defined]
+            add_event(s, job_id, STATUS, {"status": "failed", "error": error})
 
 
 def is_finished(url: str, job_id: str) -> bool:
@@ -233,6 +246,8 @@ def requeue(url: str, job_id: str, stale_after: timedelta = STALE_AFTER) -> bool
             )
             .values(status=JobStatus.queued, worker=None, sent_at=None)
         )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            add_event(s, job_id, STATUS, {"status": "queued", "reason": "worker went silent"})
         return done.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -248,6 +263,7 @@ def request_cancel(session: Session, job_id: str) -> JobStatus:
         .values(status=JobStatus.cancelled, cancel_requested_at=now, finished_at=now)
     )
     if done.rowcount == 1:  # type: ignore[attr-defined]
+        add_event(session, job_id, STATUS, {"status": "cancelled", "model": False})
         return JobStatus.cancelled
     done = session.execute(
         update(Job)

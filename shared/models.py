@@ -1,4 +1,4 @@
-"""ORM models: users and their tokens, jobs, per-epoch records, model artifacts."""
+"""ORM models: users and their tokens, jobs, per-epoch records, model artifacts, job events."""
 
 from __future__ import annotations
 
@@ -174,3 +174,21 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")
+
+
+class Event(Base):
+    """One thing that happened to a job (a status change, a finished epoch), in order.
+
+    ``seq`` counts a job's events from 1 without gaps; it is the server-sent event id that a
+    client resumes from.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from trainq.client import FINISHED, ApiError, Client
+from trainq.client import ApiError, Client
+from trainq.progress import console, follow, metrics_text
 
 
 def _load_spec(path: str) -> dict[str, Any]:
@@ -21,46 +21,20 @@ def _load_spec(path: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def _metrics(metrics: dict[str, Any] | None) -> str:
-    return " ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items()
-    )
-
-
-def _follow(client: Client, job_id: str, poll: float) -> int:
-    shown = 0
-    status = ""
-    while True:
-        job = client.get(job_id)
-        if job["status"] != status and job["status"] not in FINISHED:
-            print(f"{job_id}: {job['status']}", flush=True)
-        for row in job["history"][shown:]:
-            p = job["progress"]
-            eta = f" eta {p['eta_seconds']:.0f}s" if p.get("eta_seconds") else ""
-            print(
-                f"  epoch {row['epoch']}/{p['epochs']} {_metrics(row['metrics'])} "
-                f"({row['duration_s']:.1f}s){eta}",
-                flush=True,
-            )
-        shown = len(job["history"])
-        if job["status"] != status and job["status"] in FINISHED:
-            print(f"{job_id}: {job['status']}", flush=True)
-        status = job["status"]
-        if status in FINISHED:
-            break
-        time.sleep(poll)
-    if status == "succeeded":
-        if job.get("test_metrics"):
-            print(f"test: {_metrics(job['test_metrics'])}")
-        return 0
-    print(f"job {status}: {job.get('error') or ''}", file=sys.stderr)
-    return 1
-
-
 def _cmd_submit(client: Client, args: argparse.Namespace) -> int:
     job = client.submit(_load_spec(args.file))
     print(job["id"] if not args.json else json.dumps(job, indent=2), flush=True)
-    return _follow(client, job["id"], args.poll) if args.follow else 0
+    return follow(client, job["id"]) if args.follow else 0
+
+
+def _cmd_follow(client: Client, args: argparse.Namespace) -> int:
+    return follow(client, args.job_id)
+
+
+def _cmd_cancel(client: Client, args: argparse.Namespace) -> int:
+    job = client.cancel(args.job_id)
+    print(json.dumps(job, indent=2) if args.json else f"{job['id']}: {job['status']}")
+    return 0
 
 
 def _cmd_status(client: Client, args: argparse.Namespace) -> int:
@@ -73,34 +47,63 @@ def _cmd_status(client: Client, args: argparse.Namespace) -> int:
         f"({job['progress']['percent']}%)"
     )
     for row in job["history"]:
-        print(f"  epoch {row['epoch']}: {_metrics(row['metrics'])} ({row['duration_s']:.1f}s)")
+        print(f"  epoch {row['epoch']}: {metrics_text(row['metrics'])} ({row['duration_s']:.1f}s)")
     if job.get("test_metrics"):
-        print(f"  test: {_metrics(job['test_metrics'])}")
+        print(f"  test: {metrics_text(job['test_metrics'])}")
     if job.get("error"):
         print(f"  error: {job['error']}")
     return 0
 
 
 def _cmd_list(client: Client, args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     page = client.list(page=args.page, per_page=args.per_page, status=args.status)
     if args.json:
         print(json.dumps(page, indent=2))
         return 0
-    print(f"{'ID':32}  {'STATUS':9}  {'PROGRESS':14}  NAME")
+    table = Table(box=None, header_style="bold")
+    for name in ("ID", "STATUS", "PROGRESS", "", "CREATED", "NAME"):
+        table.add_column(name, no_wrap=True)
     for job in page["jobs"]:
-        print(f"{job['id']:32}  {job['status']:9}  {job['progress']['text']:14}  {job['name']}")
-    print(f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} jobs")
+        p = job["progress"]
+        filled = round(p["percent"] / 10)
+        table.add_row(
+            job["id"], job["status"], p["text"], "#" * filled + "." * (10 - filled),
+            (job["created_at"] or "")[:19].replace("T", " "), job["name"],
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    out.print(f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} jobs")
     return 0
 
 
-def _cmd_predict(client: Client, args: argparse.Namespace) -> int:
-    if args.file.endswith(".npy"):
-        import numpy as np
+def _instances(files: list[str], rgb: bool) -> list[Any]:
+    instances: list[Any] = []
+    for name in files:
+        if name.endswith(".npy"):
+            import numpy as np
 
-        instances = np.load(args.file, allow_pickle=False).tolist()
-    else:
-        data = json.loads(Path(args.file).read_text())
-        instances = data["instances"] if isinstance(data, dict) else data
+            instances.extend(np.load(name, allow_pickle=False).tolist())
+        elif name.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif")):
+            try:
+                from PIL import Image
+            except ImportError as exc:
+                raise SystemExit("reading images needs Pillow: pip install pillow") from exc
+            with Image.open(name) as image:
+                pixels = image.convert("RGB" if rgb else "L")
+                width, height = pixels.size
+                data = list(pixels.getdata())
+            row = width
+            instances.append([data[i : i + row] for i in range(0, width * height, row)])
+        else:
+            data = json.loads(Path(name).read_text())
+            instances.extend(data["instances"] if isinstance(data, dict) else data)
+    return instances
+
+
+def _cmd_predict(client: Client, args: argparse.Namespace) -> int:
+    instances = _instances(args.files, args.rgb)
     predictions = client.predict(args.job_id, instances)
     if args.json:
         print(json.dumps(predictions, indent=2))
@@ -114,6 +117,15 @@ def _cmd_predict(client: Client, args: argparse.Namespace) -> int:
 def _cmd_download(client: Client, args: argparse.Namespace) -> int:
     out = args.output or f"trainq-{args.job_id}.{args.format}"
     print(client.download_model(args.job_id, out, fmt=args.format))
+    return 0
+
+
+def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
+    if args.action == "upload":
+        result = client.upload_dataset(args.file, name=args.name)
+    else:
+        result = client.list_datasets()
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -173,28 +185,43 @@ def parser() -> argparse.ArgumentParser:
         "submit", parents=[common], help="submit a job spec (JSON or YAML file, - for stdin)"
     )
     s.add_argument("file")
-    s.add_argument("--follow", action="store_true", help="print epochs until the job ends")
-    s.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    s.add_argument("--follow", action="store_true", help="show the epochs live until the end")
     s.set_defaults(func=_cmd_submit)
+    f = sub.add_parser("follow", parents=[common], help="show a job's epochs live until the end")
+    f.add_argument("job_id")
+    f.set_defaults(func=_cmd_follow)
     st = sub.add_parser("status", parents=[common], help="a job's status, progress and history")
     st.add_argument("job_id")
     st.set_defaults(func=_cmd_status)
-    ls = sub.add_parser("list", parents=[common], help="your jobs, newest first")
+    ls = sub.add_parser("list", parents=[common], help="your jobs, newest first, as a table")
     ls.add_argument("--page", type=int, default=1)
     ls.add_argument("--per-page", type=int, default=20)
     ls.add_argument("--status")
     ls.set_defaults(func=_cmd_list)
+    c = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
+    c.add_argument("job_id")
+    c.set_defaults(func=_cmd_cancel)
     pr = sub.add_parser(
-        "predict", parents=[common], help="call a trained model on instances (.json or .npy)"
+        "predict", parents=[common], help="call a trained model on .json, .npy or image files"
     )
     pr.add_argument("job_id")
-    pr.add_argument("file")
+    pr.add_argument("files", nargs="+", metavar="file")
+    pr.add_argument("--rgb", action="store_true", help="read images as RGB, not grayscale")
     pr.set_defaults(func=_cmd_predict)
     dl = sub.add_parser("download", parents=[common], help="download a trained model")
     dl.add_argument("job_id")
     dl.add_argument("--format", choices=("keras", "h5"), default="keras")
     dl.add_argument("-o", "--output")
     dl.set_defaults(func=_cmd_download)
+    ds = sub.add_parser("datasets", help="upload and list your datasets")
+    ds_sub = ds.add_subparsers(dest="action", required=True)
+    up = ds_sub.add_parser("upload", parents=[common], help="upload a .npz dataset")
+    up.add_argument("file")
+    up.add_argument("--name")
+    up.set_defaults(func=_cmd_datasets)
+    ds_sub.add_parser("list", parents=[common], help="your datasets").set_defaults(
+        func=_cmd_datasets
+    )
     return p
 
 
@@ -207,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"error: {exc.message} ({exc.status} {exc.code})", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

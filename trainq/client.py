@@ -5,10 +5,13 @@ from __future__ import annotations
 import builtins
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from trainq.sse import follow_events
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -17,9 +20,71 @@ FINISHED = ("succeeded", "failed", "cancelled")
 class ApiError(Exception):
     """An error answered by the API, with its HTTP status and error code."""
 
+    code_name = ""
+
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details
+
+    @staticmethod
+    def of(status: int, code: str, message: str, details: dict[str, Any]) -> ApiError:
+        """The typed error for the API's error code (ApiError itself for an unknown one)."""
+        cls = next((c for c in _ERRORS if c.code_name == code), ApiError)
+        return cls(status, code, message, details)
+
+
+class BadRequest(ApiError):
+    """400 bad_request: the body could not be read."""
+
+    code_name = "bad_request"
+
+
+class Unauthorized(ApiError):
+    """401 unauthorized: no token, or not a valid one."""
+
+    code_name = "unauthorized"
+
+
+class NotFound(ApiError):
+    """404 not_found: no such job (or somebody else's)."""
+
+    code_name = "not_found"
+
+
+class Conflict(ApiError):
+    """409 conflict: the job is not in a state that allows this (e.g. predict before success)."""
+
+    code_name = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    """413 payload_too_large."""
+
+    code_name = "payload_too_large"
+
+
+class InvalidSpec(ApiError):
+    """422 invalid_spec: details["errors"] names each bad field."""
+
+    code_name = "invalid_spec"
+
+
+class InvalidInput(ApiError):
+    """422 invalid_input: e.g. predict instances of the wrong shape."""
+
+    code_name = "invalid_input"
+
+
+class DatasetUnavailable(ApiError):
+    """422 dataset_unavailable: unknown dataset, or its files are not on the server."""
+
+    code_name = "dataset_unavailable"
+
+
+_ERRORS: tuple[type[ApiError], ...] = (
+    BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, InvalidSpec, InvalidInput,
+    DatasetUnavailable,
+)  # fmt: skip
 
 
 def default_token(var_dir: str | os.PathLike[str] | None = None) -> str | None:
@@ -43,13 +108,14 @@ class Client:
             self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        response = self.http.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        kwargs.setdefault("timeout", self.timeout)
+        response = self.http.request(method, self.url + path, **kwargs)
         if response.status_code >= 400:
             try:
                 err = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 err = {"code": "http_error", "message": response.text[:500], "details": {}}
-            raise ApiError(response.status_code, err["code"], err["message"], err["details"])
+            raise ApiError.of(response.status_code, err["code"], err["message"], err["details"])
         return response
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +144,20 @@ class Client:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
 
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job (POST /api/v1/jobs/{id}/cancel): queued at once, running after a batch."""
+        return self._call("POST", f"/api/v1/jobs/{job_id}/cancel").json()
+
+    def follow(
+        self, job_id: str, last_event_id: int = 0, retry: float = 2.0
+    ) -> Iterator[dict[str, Any]]:
+        """The job's events as they happen (status changes, finished epochs) until it ends.
+
+        A dropped connection is resumed from the last event received (``Last-Event-ID``),
+        so no event is missed or repeated.
+        """
+        yield from follow_events(self, job_id, last_event_id, retry)
+
     def predict(self, job_id: str, instances: builtins.list[Any]) -> builtins.list[dict[str, Any]]:
         """Logits, probabilities and class for each raw instance."""
         body = {"instances": instances}
@@ -94,6 +174,18 @@ class Client:
             for chunk in response.iter_content(1 << 16):
                 f.write(chunk)
         return path
+
+    def upload_dataset(self, path: str | Path, name: str | None = None) -> dict[str, Any]:
+        """Upload a .npz dataset (POST /api/v1/datasets, multipart); returns its record."""
+        path = Path(path)
+        with path.open("rb") as f:
+            files = {"file": (path.name, f, "application/octet-stream")}
+            data = {"name": name} if name else None
+            return self._call("POST", "/api/v1/datasets", files=files, data=data).json()
+
+    def list_datasets(self) -> dict[str, Any]:
+        """The datasets the caller can use (GET /api/v1/datasets)."""
+        return self._call("GET", "/api/v1/datasets").json()
 
     def health(self) -> dict[str, Any]:
         """The server's health report."""

@@ -88,6 +88,10 @@ def run() -> int:
         "PYTHONUNBUFFERED": "1",
     }
     state = settings.var_dir.resolve()
+    # The API workers add up their request counts for /metrics in files here, fresh each start.
+    prometheus = state / "prometheus"
+    shutil.rmtree(prometheus, ignore_errors=True)
+    prometheus.mkdir()
     commands = {
         "web": [py, "-m", "gunicorn", "web.wsgi:app", *(
             f"--bind {settings.host}:{settings.port} --worker-class gthread "
@@ -102,6 +106,8 @@ def run() -> int:
     }  # fmt: skip
     for name, cmd in commands.items():
         child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
+        if name == "web":
+            child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
         procs[name] = subprocess.Popen(cmd, env=child_env, cwd=server.ROOT, start_new_session=True)
 
     url = f"http://{settings.host}:{settings.port}"

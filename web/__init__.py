@@ -6,11 +6,16 @@ import logging
 
 from flask import Flask
 
+from shared import events as job_events
 from shared.settings import Settings, get_settings
-from web import errors, extensions
+from web import errors, extensions, metrics
+from web.dashboard import bp as dashboard_bp
+from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
 from web.me import bp as me_bp
+from web.openapi import bp as openapi_bp
+from web.tensorboard import bp as tensorboard_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,9 +25,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
+    job_events.configure(settings.redis_url)
     errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(me_bp, url_prefix="/api/v1/me")
+    app.register_blueprint(events_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(tensorboard_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(openapi_bp)
+    metrics.init_app(app)
+    app.register_blueprint(dashboard_bp)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

@@ -64,7 +64,11 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
             validation_split=fit.validation_split,
             shuffle=fit.shuffle,
             verbose=2 if fit.verbose == "auto" else fit.verbose,
-            callbacks=[*supervision(watch), EpochRecorder(url, job_id, watch)],
+            callbacks=[
+                *supervision(watch),
+                EpochRecorder(url, job_id, watch),
+                keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id)),
+            ],
         )
         if finish_stopped(settings, job_id, model, watch, _save):
             return

@@ -24,7 +24,8 @@ def test_compose_file_matches_the_compose_schema() -> None:
 def test_compose_runs_the_whole_service() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "postgres", "web", "worker", "beat"} <= set(services)
+    assert {"redis", "postgres", "web", "worker", "beat", "flower"} <= set(services)
+    assert "flower" in services["flower"]["command"]
     assert services["web"]["environment"]["TRAINQ_DATABASE_URL"].startswith("postgresql+psycopg")
     assert "worker" in services["worker"]["command"] and "--beat" in services["beat"]["command"]
     assert (ROOT / "Dockerfile").is_file()

@@ -59,8 +59,14 @@ ENDPOINTS = [
     # The owner's job has finished: cancelling it is a conflict (cancel's 200/202 are in
     # tests/web/test_cancel.py); what matters here is that nobody else learns it exists.
     Endpoint("POST", "/api/v1/jobs/<job_id>/cancel", owner_status=409),
+    Endpoint("GET", "/api/v1/jobs/<job_id>/events"),  # the job has ended: the stream closes
+    Endpoint("GET", "/api/v1/jobs/<job_id>/tensorboard"),
 ]
-NOT_WALKED = {"/healthz", "/static/<path:filename>"}
+# Public: no user's data (the dashboard's pages are shells that call the API with a token).
+NOT_WALKED = {
+    "/healthz", "/static/<path:filename>", "/openapi.json", "/docs", "/docs/static/<path:filename>",
+    "/metrics", "/", "/jobs/<job_id>",
+}  # fmt: skip
 
 # Who calls, and what each must get from a per-job route (others get the same but 2xx for the
 # other user on routes of their own account).

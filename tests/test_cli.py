@@ -1,0 +1,134 @@
+"""The `trainq` command and the Python SDK against a real service: live bar, table, predict."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import trainq
+from tests.integration.conftest import Live
+from tests.live import sqlite_service
+from tests.specs import quickstart
+from tests.support import ROOT
+
+pytestmark = pytest.mark.timeout(600)
+TRAINQ = str(Path(sys.executable).parent / "trainq")
+DIGITS = json.loads((ROOT / "examples" / "three_digits.json").read_text())["instances"]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Live]:
+    with sqlite_service(tmp_path_factory.mktemp("cli"), redis_url, 3) as service:
+        yield service
+
+
+def _token(live: Live) -> str:
+    return live.alice["Authorization"].split(" ", 1)[1]
+
+
+def _env(live: Live) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINQ_")}
+    return {**env, "TRAINQ_URL": live.url, "TRAINQ_TOKEN": _token(live), "COLUMNS": "120"}
+
+
+def _run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the command with a pseudo-terminal as its stdout, as a person would see it."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, stdout=follower, stderr=follower, env=env, cwd=ROOT)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(60), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def followed(live: Live, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    spec = tmp_path_factory.mktemp("spec") / "quickstart.json"
+    spec.write_text(json.dumps(quickstart(epochs=3)))
+    code, screen = _run_in_terminal([TRAINQ, "submit", str(spec), "--follow"], _env(live))
+    return {"code": code, "screen": screen, "job_id": screen.splitlines()[0].strip()}
+
+
+def test_follow_shows_a_live_bar_with_loss_accuracy_and_eta(followed: dict[str, Any]) -> None:
+    screen = followed["screen"]
+    assert followed["code"] == 0, screen
+    assert "━" in screen  # the bar itself, redrawn as epochs finish
+    for n in (1, 2, 3):
+        assert f"{n}/3" in screen
+    assert "loss=" in screen and "accuracy=" in screen
+    assert "eta " in screen  # after the first epoch, an estimate of the time left
+    assert "succeeded" in screen and "test: accuracy=" in screen
+
+
+def test_follow_replays_a_finished_job_and_list_shows_a_table(
+    live: Live, followed: dict[str, Any]
+) -> None:
+    env = _env(live)
+    job_id = followed["job_id"]
+    replay = subprocess.run([TRAINQ, "follow", job_id], env=env, capture_output=True, text=True)
+    assert replay.returncode == 0, replay.stderr
+    lines = replay.stdout.splitlines()
+    assert [ln.split()[1] for ln in lines if ln.startswith("  epoch")] == ["1/3", "2/3", "3/3"]
+    assert lines[-1].startswith("test: accuracy=")
+
+    listed = subprocess.run([TRAINQ, "list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["ID", "STATUS", "PROGRESS"]
+    assert row.split()[:2] == [job_id, "succeeded"] and "##########" in row
+
+
+def test_predict_from_npy_and_png_files(
+    live: Live, followed: dict[str, Any], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    np.save(tmp_path / "digits.npy", np.array(DIGITS, dtype=np.uint8))
+    pngs = []
+    for i, digit in enumerate(DIGITS):
+        pngs.append(str(tmp_path / f"digit{i}.png"))
+        Image.fromarray(np.array(digit, dtype=np.uint8), mode="L").save(pngs[-1])
+    env = _env(live)
+    for files in ([str(tmp_path / "digits.npy")], pngs):
+        out = subprocess.run(
+            [TRAINQ, "predict", followed["job_id"], *files, "--json"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert [p["class"] for p in json.loads(out.stdout)] == [7, 2, 1]
+
+
+def test_sdk_typed_errors_and_resumed_follow(live: Live, followed: dict[str, Any]) -> None:
+    client = trainq.Client(live.url, _token(live))
+    with pytest.raises(trainq.NotFound) as missing:
+        client.get("0" * 32)
+    assert missing.value.status == 404 and missing.value.code == "not_found"
+    bad = quickstart()
+    bad["fit"]["epochs"] = 0
+    with pytest.raises(trainq.InvalidSpec) as invalid:
+        client.submit(bad)
+    assert invalid.value.details["errors"][0]["field"] == "fit.epochs"
+    with pytest.raises(trainq.Unauthorized):
+        trainq.Client(live.url, "tq_wrong").list()
+
+    events = list(client.follow(followed["job_id"]))
+    assert [e["id"] for e in events] == list(range(1, 7))
+    resumed = list(client.follow(followed["job_id"], last_event_id=3))
+    assert resumed == events[3:]

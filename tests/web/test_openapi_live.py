@@ -1,0 +1,44 @@
+"""A bounded schemathesis run against the live API (real gunicorn) finds no server error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_user
+from tests.support import Service
+from trainq.server import migrate
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def api(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str]]:
+    db_url = f"sqlite:///{tmp_path / 'trainq.db'}"
+    migrate(db_url)
+    service = Service(db_url, redis_url.rsplit("/", 1)[0] + "/5", tmp_path)
+    try:
+        service.start_web()  # no worker: submitted jobs stay queued
+        _, token = make_user(db_url, "fuzz")
+        yield service.url, token
+    finally:
+        service.stop()
+
+
+def test_schemathesis_finds_no_server_error(api: tuple[str, str], tmp_path: Path) -> None:
+    url, token = api
+    st = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "15", "--max-time", "45", "--workers", "2",
+         "--exclude-path", "/api/v1/jobs/{job_id}/events",
+         "-H", f"Authorization: Bearer {token}", "--no-color"],
+        capture_output=True, text=True, timeout=150, cwd=tmp_path,
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    assert "Fuzzing" in out and "passed" in out and "failed" not in out, out[-6000:]

@@ -1,0 +1,114 @@
+"""Server-sent events: a job's status changes and finished epochs, live and resumable."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, request
+
+from shared import events, jobs
+from shared.errors import InvalidInput
+from shared.models import FINISHED, Job
+from web.auth import current_user
+from web.extensions import db, settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("events", __name__)
+
+POLL_SECONDS = 1.0  # a lost Redis wake-up costs at most this much latency
+KEEPALIVE_SECONDS = 15.0
+RETRY_MS = 2000
+
+
+def _last_event_id() -> int:
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidInput(
+            f"Last-Event-ID must be a non-negative event id; got {raw!r}",
+            details={"field": "Last-Event-ID"},
+        )
+    return value
+
+
+def _frame(payload: dict[str, Any]) -> str:
+    return f"id: {payload['id']}\nevent: {payload['type']}\ndata: {json.dumps(payload)}\n\n"
+
+
+def _subscribe(redis_url: str, job_id: str) -> Any:
+    try:
+        pubsub = redis.Redis.from_url(redis_url, socket_connect_timeout=1).pubsub(
+            ignore_subscribe_messages=True
+        )
+        pubsub.subscribe(events.channel(job_id))
+        return pubsub
+    except redis.RedisError as exc:  # no broker: the stream polls the database only
+        log.info("job_id=%s events stream without Redis wake-ups: %s", job_id, exc)
+        return None
+
+
+def _wait(pubsub: Any, seconds: float) -> None:
+    if pubsub is None:
+        time.sleep(seconds)
+        return
+    try:
+        pubsub.get_message(timeout=seconds)
+    except redis.RedisError:
+        time.sleep(seconds)
+
+
+def stream(sessions: Any, redis_url: str, job_id: str, after: int) -> Iterator[str]:
+    """Events after ``after`` until the job has ended and every event is sent."""
+    pubsub = _subscribe(redis_url, job_id)
+    last_sent = time.monotonic()
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        while True:
+            session = sessions()
+            try:
+                # The status first: if it is final, every event it implies is already committed.
+                job = session.get(Job, job_id)
+                status = job.status if job is not None else None
+                rows = events.events_after(session, job_id, after)
+                payloads = [events.to_dict(r) for r in rows]
+            finally:
+                session.close()
+            for payload in payloads:
+                after = payload["id"]
+                yield _frame(payload)
+                last_sent = time.monotonic()
+            if not payloads and (status is None or status in FINISHED):
+                return
+            if payloads:
+                continue
+            _wait(pubsub, POLL_SECONDS)
+            if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+    finally:
+        if pubsub is not None:
+            with contextlib.suppress(redis.RedisError):
+                pubsub.close()
+
+
+@bp.get("/<job_id>/events")
+def job_events(job_id: str) -> Response:
+    """text/event-stream: one event per status change and per finished epoch; resumable."""
+    after = _last_event_id()
+    jobs.get_job(db(), current_user(), job_id, history=False)  # 404 unless it is the caller's
+    sessions = current_app.extensions["trainq"]["sessions"]
+    body = stream(sessions, settings().redis_url, job_id, after)
+    return Response(
+        body,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

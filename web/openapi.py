@@ -1,0 +1,239 @@
+"""The OpenAPI 3.1 document, generated from the pydantic schemas, and a docs page to read it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import version
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Blueprint, Response, send_from_directory
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.models import JobStatus
+from shared.spec import JobSpec
+from web.schemas import (
+    ErrorBody,
+    Event,
+    Health,
+    Job,
+    JobPage,
+    JobSummary,
+    PredictRequest,
+    PredictResponse,
+)
+
+bp = Blueprint("openapi", __name__)
+
+
+MODELS: list[type[BaseModel]] = [
+    JobSpec, ErrorBody, Job, JobSummary, JobPage, PredictRequest, PredictResponse, Event, Health,
+]  # fmt: skip
+
+
+def _ref(model: type[BaseModel] | str) -> dict[str, Any]:
+    name = model if isinstance(model, str) else model.__name__
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(ErrorBody, "an error, in the one error shape") for s in statuses}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True,
+          "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/jobs": {
+            "post": {
+                "summary": "Submit a training job",
+                "operationId": "submitJob",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(JobSpec)}},
+                },
+                "responses": {
+                    "202": _json(JobSummary, "the job, queued"),
+                    **_errors(400, 401, 413, 422),
+                },
+            },
+            "get": {
+                "summary": "The caller's jobs, newest first",
+                "operationId": "listJobs",
+                "parameters": [
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                    },
+                    {
+                        "name": "per_page",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
+                    },
+                ],
+                "responses": {"200": _json(JobPage, "one page of jobs"), **_errors(401, 422)},
+            },
+        },
+        "/api/v1/jobs/{job_id}": {
+            "get": {
+                "summary": "A job: status, progress, history, test metrics, error",
+                "operationId": "getJob",
+                "parameters": [JOB_ID],
+                "responses": {"200": _json(Job, "the job"), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/jobs/{job_id}/events": {
+            "get": {
+                "summary": "Live events (server-sent): status changes and finished epochs",
+                "description": "Each event's `id` is its number within the job; send it back as "
+                "`Last-Event-ID` to resume. Keep-alive comments every 15 s; the stream "
+                "ends when the job has ended. Each `data` line is an `Event`.",
+                "operationId": "jobEvents",
+                "parameters": [
+                    JOB_ID,
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "text/event-stream of Event",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404, 422),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/predict": {
+            "post": {
+                "summary": "Call the trained model: logits, probabilities, class",
+                "operationId": "predict",
+                "parameters": [JOB_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(PredictRequest)}},
+                },
+                "responses": {
+                    "200": _json(PredictResponse, "one prediction per instance"),
+                    **_errors(400, 401, 404, 409, 413, 422),
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}/model": {
+            "get": {
+                "summary": "Download the trained model",
+                "operationId": "downloadModel",
+                "parameters": [
+                    JOB_ID,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["keras", "h5"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the model file",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    **_errors(401, 404, 409, 422),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/tensorboard": {
+            "get": {
+                "summary": "The job's TensorBoard logs as a .tar.gz for `tensorboard --logdir`",
+                "operationId": "downloadTensorboard",
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "a gzip-compressed tar archive",
+                        "content": {
+                            "application/gzip": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Health: the database and the broker",
+                "operationId": "health",
+                "security": [],
+                "responses": {"200": _json(Health, "healthy"), "503": _json(Health, "unhealthy")},
+            }
+        },
+    }
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once per process)."""
+    _, schemas = models_json_schema(
+        [(m, "validation" if m is JobSpec or m is PredictRequest else "serialization")
+         for m in MODELS],
+        ref_template="#/components/schemas/{model}",
+    )  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trainq",
+            "version": version("trainq"),
+            "description": "An asynchronous Keras training service.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> dict[str, Any]:
+    """The OpenAPI document."""
+    return document()
+
+
+DOCS = """<!doctype html>
+<html><head><meta charset="utf-8"><title>trainq API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+</body></html>
+"""
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """The API documentation page (Swagger UI, served from the swagger-ui-bundle package)."""
+    return Response(DOCS, mimetype="text/html")
+
+
+@bp.get("/docs/static/<path:filename>")
+def docs_static(filename: str) -> Response:
+    """Swagger UI's own files."""
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
