@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     max_predict_instances: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
+    datasets_dir: Path = Field(default=Path(""), description="Where uploaded datasets are kept.")
+    max_dataset_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest upload, its arrays uncompressed."
+    )
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on var_dir."""
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
         if self.artifacts == Path(""):
             self.artifacts = self.var_dir / "artifacts"
         self.artifacts = self.artifacts.resolve()
+        if self.datasets_dir == Path(""):
+            self.datasets_dir = self.var_dir / "datasets"
+        self.datasets_dir = self.datasets_dir.resolve()
 
     @property
     def token_file(self) -> Path:

@@ -8,6 +8,7 @@ from flask import Flask
 
 from shared.settings import Settings, get_settings
 from web import errors, extensions
+from web.datasets import bp as datasets_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
 
@@ -22,5 +23,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
+    app.register_blueprint(datasets_bp, url_prefix="/api/v1/datasets")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
