@@ -46,7 +46,8 @@ def mlp_spec(dataset_id: str, **fit: Any) -> dict[str, Any]:
         ]},
         "compile": {
             "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
-            "loss": {"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}},
+            "loss": {"class_name": "SparseCategoricalCrossentropy",
+                     "config": {"from_logits": True}},
             "metrics": ["accuracy"],
         },
         "fit": {"epochs": 2, "batch_size": 16, **fit},

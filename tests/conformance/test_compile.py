@@ -21,7 +21,8 @@ def _with_compile(dataset_id: str, **compile: Any) -> dict[str, Any]:
     [
         pytest.param("sgd", lambda k: k.optimizers.SGD(), id="name"),
         pytest.param(
-            {"class_name": "SGD", "config": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}},
+            {"class_name": "SGD",
+             "config": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}},
             lambda k: k.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
             id="sgd-nesterov",
         ),
@@ -44,8 +45,9 @@ def _with_compile(dataset_id: str, **compile: Any) -> dict[str, Any]:
                 "class_name": "PiecewiseConstantDecay",
                 "config": {"boundaries": [10], "values": [0.1, 0.01]},
             }}},
-            lambda k: k.optimizers.Adagrad(learning_rate=k.optimizers.schedules.PiecewiseConstantDecay(
-                boundaries=[10], values=[0.1, 0.01])),
+            lambda k: k.optimizers.Adagrad(
+                learning_rate=k.optimizers.schedules.PiecewiseConstantDecay(
+                    boundaries=[10], values=[0.1, 0.01])),
             id="adagrad-piecewise",
         ),
         pytest.param("adadelta", lambda k: k.optimizers.Adadelta(), id="adadelta"),
