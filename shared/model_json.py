@@ -13,7 +13,15 @@ import math
 import re
 from typing import Any
 
-from shared.allowlists import ACTIVATIONS, LAYER_KEYS, LAYERS, MODELS, MODULES, NESTED
+from shared.allowlists import (
+    ACTIVATIONS,
+    FORBIDDEN_KEYS,
+    LAYER_KEYS,
+    LAYERS,
+    MODELS,
+    MODULES,
+    NESTED,
+)
 
 MAX_DEPTH = 24
 MAX_LAYERS = 500
@@ -24,6 +32,8 @@ _OBJECT_KEYS = frozenset({"module", "class_name", "config", "registered_name",
                           "build_config", "compile_config", "name", "inbound_nodes",
                           "shared_object_id"})  # fmt: skip
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Keys that never belong in a config: they name code, or ask for it to be loaded.
+_CODE_KEYS = FORBIDDEN_KEYS - {"module", "registered_name"}
 
 
 class Refused(ValueError):
@@ -63,6 +73,8 @@ def _join(path: str, key: str | int) -> str:
 
 def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str]) -> None:
     name = value.get("class_name")
+    if not isinstance(name, str):
+        raise Refused(f"{_join(path, 'class_name')}: must be a string")
     if name == "__keras_tensor__":
         return _tensor(value, path)
     if name == "__tuple__":
@@ -72,16 +84,18 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
     extra = set(value) - _OBJECT_KEYS
     if extra:
         raise Refused(f"{_join(path, sorted(extra)[0])}: not allowed in a model document")
-    if not isinstance(name, str) or name not in kinds:
-        raise Refused(f"{_join(path, 'class_name')}: {name!r} is not an allowed class here")
     module = value.get("module")
-    if module is not None and (module not in MODULES or name not in MODULES[module]):
+    if module is not None and (
+        not isinstance(module, str) or module not in MODULES or name not in MODULES[module]
+    ):
         raise Refused(
             f"{_join(path, 'module')}: {module!r} is not where Keras keeps {name}; "
             "only Keras's own modules are accepted"
         )
+    if not isinstance(name, str) or name not in kinds:
+        raise Refused(f"{_join(path, 'class_name')}: {name!r} is not an allowed class here")
     registered = value.get("registered_name")
-    if registered is not None and registered != name:
+    if registered is not None and registered != name:  # Keras's own: None or the class name
         raise Refused(
             f"{_join(path, 'registered_name')}: {registered!r} is not Keras's own name for {name}"
         )
@@ -90,10 +104,12 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
         raise Refused(f"{_join(path, 'config')}: must be an object")
     for key in ("activation", "recurrent_activation"):
         act = config.get(key)
-        if act is not None and act not in ACTIVATIONS:
+        if act is not None and (not isinstance(act, str) or act not in ACTIVATIONS):
             raise Refused(f"{_join(path, 'config.' + key)}: {act!r} is not a known activation")
     for key, item in config.items():
         item_path = _join(_join(path, "config"), key)
+        if key in _CODE_KEYS:
+            raise Refused(f"{item_path}: not allowed in a model document")
         if key == "layers" and name in MODELS:
             if not isinstance(item, list):
                 raise Refused(f"{item_path}: must be a list")
@@ -143,7 +159,8 @@ def _value(value: Any, path: str, depth: int) -> None:
         raise Refused(f"{path}: nested too deeply")
     if isinstance(value, dict):
         for key in value:
-            if not isinstance(key, str) or key.startswith("__") or not _SAFE_KEY.match(key):
+            bad = not isinstance(key, str) or key.startswith("__") or key in _CODE_KEYS
+            if bad or not _SAFE_KEY.match(key):
                 raise Refused(f"{_join(path, str(key))}: not allowed in a model document")
         if "class_name" in value:
             return _object(value, path, depth, kinds=NESTED)

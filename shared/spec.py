@@ -53,7 +53,9 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
         if "class_name" in value:
             name = value["class_name"]
             layer_slot = path.rsplit(".", 1)[-1] in LAYER_KEYS
-            if name not in NESTED and not (layer_slot and name in LAYERS):
+            if not isinstance(name, str) or (
+                name not in NESTED and not (layer_slot and name in LAYERS)
+            ):
                 raise ValueError(f"{path}.class_name: {name!r} is not an allowed object here")
             if set(value) - {"class_name", "config"}:
                 raise ValueError(f"{path}: a nested object has only class_name and config")

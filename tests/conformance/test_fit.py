@@ -123,9 +123,8 @@ def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiproces
     spec = mlp_spec(toy_id, **fit)
     plan = fit_plan.make(runner.settings, JobSpec.model_validate(spec))
     assert plan.dataset is not None and plan.x is plan.dataset
-    assert (plan.dataset.workers, plan.dataset.use_multiprocessing, plan.dataset.max_queue_size) == (
-        2, multiprocessing, 3,
-    )  # fmt: skip
+    data = plan.dataset
+    assert (data.workers, data.use_multiprocessing, data.max_queue_size) == (2, multiprocessing, 3)
     job = runner.run(spec)
     assert [h["epoch"] for h in job["history"]] == [1, 2]
     assert _iterations(runner, job) == 2 * math.ceil(N / 16)
