@@ -23,8 +23,20 @@ class BuildError(Exception):
 
     def __init__(self, field: str, exc: BaseException) -> None:
         self.field = field
-        self.reason = str(exc).strip() or type(exc).__name__
+        self.reason = keras_message(exc)
         super().__init__(f"{field}: {type(exc).__name__}: {self.reason}")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def keras_message(exc: BaseException) -> str:
+    """Keras's own message, without its terminal colours and its echo of the call arguments."""
+    text = _ANSI.sub("", str(exc)).strip()
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if len(paragraphs) > 1 and paragraphs[0].startswith("Exception encountered when calling"):
+        return paragraphs[1]
+    return (paragraphs[0] if paragraphs else "") or type(exc).__name__
 
 
 def preprocess(x: Any, scale: float) -> Any:
@@ -78,7 +90,19 @@ def build_model(spec: JobSpec, input_shapes: dict[str, tuple[int, ...]] | tuple[
         declared = config.pop("input_shape", None)
         batch_declared = config.pop("batch_input_shape", None)
         if i == 0 and (declared or batch_declared):
-            input_shape = tuple(declared or batch_declared[1:])
+            wanted = tuple(declared or batch_declared[1:])
+            if len(wanted) != len(input_shape) or any(
+                w is not None and w != s for w, s in zip(wanted, input_shape, strict=False)
+            ):
+                key = "input_shape" if declared else "batch_input_shape"
+                raise BuildError(
+                    f"model.layers[0].config.{key}",
+                    ValueError(
+                        f"the model takes samples of shape {list(wanted)}; "
+                        f"the dataset's are {list(input_shape)}"
+                    ),
+                )
+            input_shape = wanted
         try:
             layers.append(getattr(keras.layers, layer.class_name)(**config))
         except Exception as exc:

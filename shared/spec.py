@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -328,16 +329,23 @@ class FitSpec(_Strict):
     use_multiprocessing: bool | None = None
     max_queue_size: Annotated[int, Field(ge=1, le=1000)] | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> FitSpec:
-        if self.initial_epoch >= self.epochs:
+    @field_validator("initial_epoch")
+    @classmethod
+    def _initial_epoch(cls, value: int, info: ValidationInfo) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and value >= epochs:
             raise ValueError(
-                f"initial_epoch: {self.initial_epoch} must be below epochs ({self.epochs}); "
+                f"{value} must be below epochs ({epochs}); "
                 "training runs epochs initial_epoch+1 to epochs"
             )
-        if self.validation_split and self.validation_data is not None:
-            raise ValueError("validation_split: give validation_split or validation_data, not both")
-        return self
+        return value
+
+    @field_validator("validation_data")
+    @classmethod
+    def _one_validation(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("validation_split"):
+            raise ValueError("give validation_split or validation_data, not both")
+        return value
 
     @property
     def uses_pydataset(self) -> bool:

@@ -138,6 +138,22 @@ def _check_inputs(spec: JobSpec, model: Any, data: Layout) -> None:
             )
 
 
+def _check_outputs(spec: JobSpec, model: Any) -> None:
+    """Losses, loss weights and metrics given by output name must name the model's outputs."""
+    names = [t._keras_history[0].name for t in model.outputs]
+    c = spec.compile
+    given = {"loss": c.loss, "loss_weights": c.loss_weights, "metrics": c.metrics,
+             "weighted_metrics": c.weighted_metrics}  # fmt: skip
+    for field, value in given.items():
+        if isinstance(value, dict):
+            for key in value:
+                if key not in names:
+                    raise _refuse(
+                        f"compile.{field}.{key}",
+                        f"the model has no output {key!r}; its outputs are {names}",
+                    )
+
+
 def _check_class_weight(spec: JobSpec, model: Any) -> None:
     weights = spec.fit.class_weight
     if not weights:
@@ -177,6 +193,7 @@ def _build(spec: JobSpec, data: Layout) -> None:
         if spec.model.document is not None:
             _check_inputs(spec, model, data)
         _check_class_weight(spec, model)
+        _check_outputs(spec, model)
         compile_model(model, spec)
         train_callbacks.make(spec.fit.callbacks)
         x, y = _zeros(data.x), _zeros(data.y)
