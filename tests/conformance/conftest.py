@@ -17,6 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from shared.settings import Settings
+from tests.integration.conftest import live  # noqa: F401  (the real stack, for test_live)
 
 N, FEATURES, CLASSES = 240, 8, 3
 

@@ -13,7 +13,7 @@ import requests
 
 from tests.conformance.conftest import npz
 from tests.conformance.test_models import two_output_data, two_output_spec
-from tests.integration.conftest import Live, live  # noqa: F401  (the fixture)
+from tests.integration.conftest import Live
 from tests.specs import quickstart
 from tests.support import ROOT
 
