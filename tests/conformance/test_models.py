@@ -63,6 +63,12 @@ def two_output_job(runner: Runner, loss_weights: Any) -> dict[str, Any]:
 
 def test_loss_weights_by_output_name(runner: Runner) -> None:
     job = two_output_job(runner, loss_weights={"cls": 0.2, "reg": 0.8})
+    predict = runner.client.post(
+        f"/api/v1/jobs/{job['id']}/predict", json={"instances": [[0.0] * 4]},
+        headers=runner.headers,
+    )  # fmt: skip
+    assert predict.status_code == 422  # one-input one-output only; the model downloads
+    assert "one input and one output" in predict.get_json()["error"]["message"]
     for row in job["history"]:
         m = row["metrics"]
         assert {"cls_accuracy", "reg_mae"} <= set(m)
