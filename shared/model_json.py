@@ -85,14 +85,12 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
     if extra:
         raise Refused(f"{_join(path, sorted(extra)[0])}: not allowed in a model document")
     module = value.get("module")
-    if module is not None and (
-        not isinstance(module, str) or module not in MODULES or name not in MODULES[module]
-    ):
+    if module is not None and (not isinstance(module, str) or module not in MODULES):
         raise Refused(
-            f"{_join(path, 'module')}: {module!r} is not where Keras keeps {name}; "
-            "only Keras's own modules are accepted"
+            f"{_join(path, 'module')}: {module!r} is not one of Keras's own modules "
+            f"({', '.join(sorted(MODULES))})"
         )
-    if not isinstance(name, str) or name not in kinds:
+    if name not in kinds or (module is not None and name not in MODULES[module]):
         raise Refused(f"{_join(path, 'class_name')}: {name!r} is not an allowed class here")
     registered = value.get("registered_name")
     if registered is not None and registered != name:  # Keras's own: None or the class name
@@ -108,7 +106,7 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
             raise Refused(f"{_join(path, 'config.' + key)}: {act!r} is not a known activation")
     for key, item in config.items():
         item_path = _join(_join(path, "config"), key)
-        if key in _CODE_KEYS:
+        if key in _CODE_KEYS or key.startswith("__") or not _SAFE_KEY.match(key):
             raise Refused(f"{item_path}: not allowed in a model document")
         if key == "layers" and name in MODELS:
             if not isinstance(item, list):
