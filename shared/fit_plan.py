@@ -103,7 +103,7 @@ def _validation(settings: Settings, spec: JobSpec, data: datasets.Splits) -> Any
         x, y = (
             (other.x_test, other.y_test) if vd.split == "test" else (other.x_train, other.y_train)
         )
-        return (preprocess(x, vd.dataset.scale), y)
+        return (preprocess(x, scale), y)  # the model sees one preprocessing: the job's
     x = preprocess(vd.x, scale)
     y = {k: np.asarray(v) for k, v in vd.y.items()} if isinstance(vd.y, dict) else np.asarray(vd.y)
     if vd.sample_weight is not None:
