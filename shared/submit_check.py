@@ -50,7 +50,7 @@ def _check_data(session: Session, owner: User, spec: JobSpec, data: Layout) -> N
         other = layout(session, owner, vd.dataset, "fit.validation_data.dataset")
         if vd.split == "test" and other.n_test is None:
             raise _refuse("fit.validation_data.split", "that dataset has no test split")
-        if other.x != data.x if set(other.x) != {""} else other.x[""][0] != data.x[""][0]:
+        if {k: v[0] for k, v in other.x.items()} != {k: v[0] for k, v in data.x.items()}:
             raise _refuse("fit.validation_data.dataset", "its inputs differ from the training data")
     if isinstance(vd, ValidationData) and vd.x is not None:
         _check_inline(vd, data)

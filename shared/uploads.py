@@ -34,23 +34,51 @@ def _bad(message: str, field: str = "file", **details: Any) -> InvalidInput:
     return InvalidInput(message, details={"field": field, **details})
 
 
+def _header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """An array's shape and dtype from its .npy header, before any of it is loaded."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _fortran, dtype = read(f)
+    return tuple(shape), dtype
+
+
 def _read(content: bytes, limit: int) -> dict[str, np.ndarray]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
-        sizes = {i.filename: i.file_size for i in archive.infolist()}
+        members = {i.filename: i.file_size for i in archive.infolist()}
     except zipfile.BadZipFile as exc:
         raise _bad("the file is not an .npz archive (np.savez / np.savez_compressed)") from exc
-    if sum(sizes.values()) > limit:
-        raise _bad(f"the arrays take {sum(sizes.values())} bytes uncompressed; at most {limit}")
+    if sum(members.values()) > limit:
+        raise _bad(f"the arrays take {sum(members.values())} bytes uncompressed; at most {limit}")
+    declared = 0
+    for member in members:
+        key = member.removesuffix(".npy")
+        try:
+            shape, dtype = _header(archive, member)
+        except Exception as exc:
+            raise _bad(f"{member!r} is not a NumPy array: {exc}", field=key) from exc
+        if dtype.hasobject:
+            raise _bad(
+                f"array {key!r} holds Python objects, which cannot be read without pickle; "
+                "send numbers only",
+                field=key,
+            )
+        declared += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if declared > limit:  # a header may promise more than the file holds
+            raise _bad(f"the arrays take more than {limit} bytes; at most {limit}", field=key)
     arrays: dict[str, np.ndarray] = {}
+    key = "file"
     try:
         with np.load(io.BytesIO(content), allow_pickle=False) as data:
             for key in data.files:
                 arrays[key] = data[key]
-    except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
-        raise _bad(f"array {key!r} cannot be read without pickle: {exc}", field=key) from exc
     except Exception as exc:
-        raise _bad(f"the .npz cannot be read: {exc}") from exc
+        raise _bad(f"array {key!r} cannot be read: {exc}", field=key) from exc
     return arrays
 
 

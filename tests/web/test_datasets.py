@@ -181,3 +181,21 @@ def test_delete_is_refused_while_a_job_uses_it(
     assert client.delete(f"{DATASETS}/{dataset_id}", headers=alice["headers"]).status_code == 204
     assert stored(settings) == []
     assert_error(client.get(f"{DATASETS}/{dataset_id}", headers=alice["headers"]), 404, "not_found")
+
+
+def test_a_header_promising_a_huge_array_is_refused_unread(
+    client: FlaskClient, alice: User, settings: Settings
+) -> None:
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w") as archive:
+        archive.writestr("x_train.npy", header.getvalue())  # a header, no data
+        archive.writestr("y_train.npy", b"")
+    error = assert_error(upload(client, alice, content.getvalue()), 422, "invalid_input")
+    assert error["details"]["field"] == "x_train" and "at most" in error["message"]
+    assert stored(settings) == []
