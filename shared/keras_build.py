@@ -84,39 +84,58 @@ def build_model(spec: JobSpec, input_shapes: dict[str, tuple[int, ...]] | tuple[
     else:
         input_shape = input_shapes
     assert spec.model.layers is not None
-    layers: list[Any] = []
+    made: list[tuple[int, Any]] = []  # (index in the spec, layer)
     for i, layer in enumerate(spec.model.layers):
         config = dict(layer.config)
         declared = config.pop("input_shape", None)
         batch_declared = config.pop("batch_input_shape", None)
-        if i == 0 and (declared or batch_declared):
-            wanted = tuple(declared or batch_declared[1:])
-            if len(wanted) != len(input_shape) or any(
-                w is not None and w != s for w, s in zip(wanted, input_shape, strict=False)
-            ):
-                key = "input_shape" if declared else "batch_input_shape"
+        if layer.class_name == "InputLayer":  # a layers list may start with its input
+            if i != 0:
                 raise BuildError(
-                    f"model.layers[0].config.{key}",
-                    ValueError(
-                        f"the model takes samples of shape {list(wanted)}; "
-                        f"the dataset's are {list(input_shape)}"
-                    ),
+                    f"model.layers[{i}].class_name",
+                    ValueError("InputLayer comes first or not at all"),
                 )
-            input_shape = wanted
+            declared = config.get("shape")
+            batch_declared = config.get("batch_shape")
+        if i == 0 and (declared or batch_declared):
+            input_shape = _declared_shape(layer.class_name, declared, batch_declared, input_shape)
+        if layer.class_name == "InputLayer":
+            continue
         try:
-            layers.append(getattr(keras.layers, layer.class_name)(**config))
+            made.append((i, getattr(keras.layers, layer.class_name)(**config)))
         except Exception as exc:
             raise BuildError(_field(f"model.layers[{i}]", layer.config, exc), exc) from exc
     tensor = inputs = keras.Input(shape=input_shape)
-    for i, built in enumerate(layers):
+    for i, built in made:
         try:
             tensor = built(tensor)
         except Exception as exc:
-            field = f"model.layers[{i}]"
-            if i == 0 and spec.model.layers[0].config.get("input_shape") is not None:
-                field = "model.layers[0].config.input_shape"
-            raise BuildError(_field(field, spec.model.layers[i].config, exc), exc) from exc
-    return keras.Sequential([inputs, *layers], name="trainq_model")
+            raise BuildError(
+                _field(f"model.layers[{i}]", spec.model.layers[i].config, exc), exc
+            ) from exc
+    return keras.Sequential([inputs, *(layer for _, layer in made)], name="trainq_model")
+
+
+def _declared_shape(
+    class_name: str, declared: Any, batch_declared: Any, data_shape: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The first layer's declared input shape, if it is the dataset's."""
+    wanted = tuple(declared or batch_declared[1:])
+    if len(wanted) != len(data_shape) or any(
+        w is not None and w != s for w, s in zip(wanted, data_shape, strict=False)
+    ):
+        if class_name == "InputLayer":
+            key = "shape" if declared else "batch_shape"
+        else:
+            key = "input_shape" if declared else "batch_input_shape"
+        raise BuildError(
+            f"model.layers[0].config.{key}",
+            ValueError(
+                f"the model takes samples of shape {list(wanted)}; "
+                f"the dataset's are {list(data_shape)}"
+            ),
+        )
+    return wanted
 
 
 def _make(module: Any, value: ObjectSpec, field: str) -> Any:

@@ -98,3 +98,16 @@ def test_document_whose_input_is_not_the_datasets(
     )
     assert "the dataset's are [28, 28]" in error["message"]
     assert submit(client, alice, _document([None, 28, 28])).status_code == 202
+
+
+def test_a_layers_list_may_start_with_its_input_layer(
+    client: FlaskClient, alice: dict[str, Any]
+) -> None:
+    def first(shape: list[int]) -> Callable[[Spec], Any]:
+        return lambda s: s["model"]["layers"].insert(
+            0, {"class_name": "InputLayer", "config": {"shape": shape}}
+        )
+
+    assert submit(client, alice, _q(first([28, 28]))).status_code == 202
+    error = assert_error(submit(client, alice, _q(first([28, 29]))), 422, "invalid_spec")
+    assert error["details"]["field"] == "model.layers[0].config.shape"
