@@ -11,11 +11,9 @@ import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictInt,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -23,7 +21,6 @@ from pydantic import (
 from shared import model_json
 from shared.allowlists import (
     ACTIVATIONS,
-    CALLBACKS,
     FORBIDDEN_KEYS,
     LAYER_KEYS,
     LAYERS,
@@ -36,11 +33,23 @@ from shared.allowlists import (
     REDUCTIONS,
     SCHEDULES,
 )
+from shared.spec_fit import (
+    CallbackSpec,
+    DatasetRef,
+    FitSpec,
+    ObjectSpec,
+    Scalar,
+    Strict,
+    ValidationData,
+    plain,
+)
 
-__all__ = ["ACTIVATIONS", "LAYERS", "LOSSES", "METRICS", "NESTED", "OPTIMIZERS", "JobSpec"]
+__all__ = [
+    "ACTIVATIONS", "LAYERS", "LOSSES", "METRICS", "NESTED", "OPTIMIZERS", "CallbackSpec",
+    "DatasetRef", "FitSpec", "JobSpec", "ObjectSpec", "ValidationData",
+]  # fmt: skip
 
 _MAX_DEPTH = 8
-Scalar = str | int | float | bool | None
 
 
 def _check_value(value: Any, path: str, depth: int = 0) -> None:
@@ -83,11 +92,7 @@ def _check_activations(config: dict[str, Any], path: str) -> None:
             )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class LayerSpec(_Strict):
+class LayerSpec(Strict):
     """One layer in Keras's class_name/config form."""
 
     class_name: str
@@ -105,7 +110,7 @@ class LayerSpec(_Strict):
         return self
 
 
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     """A Sequential model as a list of layers, or a whole model.to_json() document."""
 
     model_config = ConfigDict(
@@ -127,21 +132,6 @@ class ModelSpec(_Strict):
         return self
 
 
-class ObjectSpec(_Strict):
-    """A Keras object by class name with a plain config, e.g. a loss with from_logits."""
-
-    class_name: str
-    config: dict[str, Scalar | list[Scalar] | ObjectSpec] = Field(default_factory=dict)
-
-
-def _plain(value: ObjectSpec, kind: str, nested: frozenset[str] = frozenset()) -> None:
-    for key, item in value.config.items():
-        if isinstance(item, ObjectSpec):
-            if item.class_name not in nested:
-                raise ValueError(f"config.{key}: {item.class_name!r} is not allowed in a {kind}")
-            _plain(item, kind)
-
-
 def _named(value: str | ObjectSpec, names: dict[str, str], kind: str) -> str | ObjectSpec:
     allowed_classes = set(names.values())
     if isinstance(value, str):
@@ -161,7 +151,7 @@ def _loss(value: str | ObjectSpec) -> str | ObjectSpec:
         value = LOSS_ALIASES.get(value.lower(), value)
     value = _named(value, LOSSES, "loss")
     if isinstance(value, ObjectSpec):
-        _plain(value, "loss")
+        plain(value, "loss")
         reduction = value.config.get("reduction", "sum_over_batch_size")
         if reduction is not None and reduction not in REDUCTIONS:
             raise ValueError(
@@ -177,7 +167,7 @@ def _metric(value: str | ObjectSpec) -> str | ObjectSpec:
     if isinstance(value, ObjectSpec):
         if value.class_name not in METRIC_CLASSES:
             raise ValueError(f"unknown metric class {value.class_name!r}")
-        _plain(value, "metric")
+        plain(value, "metric")
     return value
 
 
@@ -193,7 +183,7 @@ def _metrics(values: Metrics | None) -> Metrics | None:
     return values
 
 
-class CompileSpec(_Strict):
+class CompileSpec(Strict):
     """The arguments of Model.compile, every one Keras 3 takes."""
 
     optimizer: Item = "rmsprop"
@@ -213,7 +203,7 @@ class CompileSpec(_Strict):
     def _optimizer(cls, value: Item) -> Item:
         value = _named(value, OPTIMIZERS, "optimizer")
         if isinstance(value, ObjectSpec):
-            _plain(value, "optimizer", nested=SCHEDULES)
+            plain(value, "optimizer", nested=SCHEDULES)
             for key, item in value.config.items():
                 if isinstance(item, ObjectSpec) and key != "learning_rate":
                     raise ValueError(f"config.{key}: only learning_rate may be a schedule")
@@ -233,129 +223,7 @@ class CompileSpec(_Strict):
     )
 
 
-class CallbackSpec(_Strict):
-    """An allow-listed callback; LearningRateScheduler takes a declarative schedule."""
-
-    class_name: str
-    config: dict[str, Scalar | list[Scalar] | ObjectSpec] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _allowed(self) -> CallbackSpec:
-        if self.class_name not in CALLBACKS:
-            raise ValueError(
-                f"class_name: unknown callback {self.class_name!r}; allowed: "
-                + ", ".join(sorted(CALLBACKS))
-            )
-        schedule = self.config.get("schedule")
-        if self.class_name == "LearningRateScheduler":
-            ok = isinstance(schedule, ObjectSpec) and schedule.class_name in SCHEDULES
-            ok = ok or (
-                isinstance(schedule, list)
-                and bool(schedule)
-                and all(isinstance(v, int | float) and v > 0 for v in schedule)
-            )
-            if not ok:
-                raise ValueError(
-                    "config.schedule: a list of learning rates, one per epoch, or a schedule "
-                    f"object ({', '.join(sorted(SCHEDULES))}) evaluated at the epoch number"
-                )
-            if isinstance(schedule, ObjectSpec):
-                _plain(schedule, "schedule")
-        for key, item in self.config.items():
-            if isinstance(item, ObjectSpec) and key != "schedule":
-                raise ValueError(f"config.{key}: must be a plain value")
-        return self
-
-
-class DatasetRef(_Strict):
-    """A built-in dataset by name or an uploaded one by id; scale divides its inputs."""
-
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
-    scale: Annotated[float, Field(gt=0)] = 1.0
-
-    @model_validator(mode="after")
-    def _one(self) -> DatasetRef:
-        if (self.name is None) == (self.id is None):
-            raise ValueError("give either name (a built-in dataset) or id (an uploaded one)")
-        return self
-
-    @property
-    def label(self) -> str:
-        """How the dataset is named in messages."""
-        return self.name or f"upload {self.id}"
-
-
-Numbers = list[Any]
-
-
-class ValidationData(_Strict):
-    """validation_data: another dataset (one of its splits), or small arrays inline."""
-
-    dataset: DatasetRef | None = None
-    split: Literal["train", "test"] = "train"
-    x: Numbers | dict[str, Numbers] | None = None
-    y: Numbers | dict[str, Numbers] | None = None
-    sample_weight: list[float] | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ValidationData:
-        inline = self.x is not None or self.y is not None
-        if (self.dataset is None) == (not inline) or (
-            inline and (self.x is None or self.y is None)
-        ):
-            raise ValueError('give either dataset, or inline arrays "x" and "y"')
-        return self
-
-
-class FitSpec(_Strict):
-    """The arguments of Model.fit, every one Keras 3 takes, and the three it moved to PyDataset."""
-
-    epochs: Annotated[int, Field(ge=1)] = 1
-    batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
-    verbose: Literal["auto", 0, 1, 2] = "auto"
-    callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=10)
-    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    validation_data: Literal["test"] | ValidationData | None = None
-    shuffle: bool = True
-    class_weight: dict[int, Annotated[float, Field(ge=0)]] | None = None
-    sample_weight: list[Annotated[float, Field(ge=0)]] | str | None = None
-    initial_epoch: Annotated[int, Field(ge=0)] = 0
-    steps_per_epoch: Annotated[int, Field(ge=1)] | None = None
-    validation_steps: Annotated[int, Field(ge=1)] | None = None
-    validation_batch_size: Annotated[int, Field(ge=1, le=65536)] | None = None
-    validation_freq: Annotated[int, Field(ge=1)] = 1
-    workers: Annotated[int, Field(ge=1, le=16)] | None = None
-    use_multiprocessing: bool | None = None
-    max_queue_size: Annotated[int, Field(ge=1, le=1000)] | None = None
-
-    @field_validator("initial_epoch")
-    @classmethod
-    def _initial_epoch(cls, value: int, info: ValidationInfo) -> int:
-        epochs = info.data.get("epochs")
-        if epochs is not None and value >= epochs:
-            raise ValueError(
-                f"{value} must be below epochs ({epochs}); "
-                "training runs epochs initial_epoch+1 to epochs"
-            )
-        return value
-
-    @field_validator("validation_data")
-    @classmethod
-    def _one_validation(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("validation_split"):
-            raise ValueError("give validation_split or validation_data, not both")
-        return value
-
-    @property
-    def uses_pydataset(self) -> bool:
-        """Whether workers, use_multiprocessing or max_queue_size were given."""
-        return any(
-            v is not None for v in (self.workers, self.use_multiprocessing, self.max_queue_size)
-        )
-
-
-class JobSpec(_Strict):
+class JobSpec(Strict):
     """Everything a training job needs."""
 
     name: str | None = Field(default=None, max_length=200)
