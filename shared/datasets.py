@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,14 +15,32 @@ from shared.errors import DatasetUnavailable
 SAMPLE_FILE = Path(__file__).parent / "data" / "mnist_sample.npz"
 
 
+# One array, or named arrays for the inputs (outputs) of a multi-input (multi-output) model.
+Data = np.ndarray | dict[str, np.ndarray]
+# Per array name ("" for a single unnamed array): the shape of one sample, and the dtype.
+Shapes = dict[str, tuple[tuple[int, ...], str]]
+
+
 @dataclass(frozen=True)
 class Splits:
     """Arrays of one dataset, as keras.datasets returns them (raw values, not scaled)."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
+    x_train: Data
+    y_train: Data
+    x_test: Data | None
+    y_test: Data | None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)  # sample-weight arrays
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a dataset holds, without its data: enough to build and check a model against it."""
+
+    x: Shapes
+    y: Shapes
+    n_train: int
+    n_test: int | None
+    weights: dict[str, int] = field(default_factory=dict)  # sample-weight array -> length
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,17 @@ class Builtin:
     description: str
     input_shape: tuple[int, ...]
     files: tuple[str, ...]  # relative to $KERAS_HOME, or absolute
+    n_train: int = 60_000
+    n_test: int = 10_000
+    label_dtype: str = "uint8"
+
+    @property
+    def layout(self) -> Layout:
+        """Shapes and sizes, known without loading the data."""
+        return Layout(
+            {"": (self.input_shape, "uint8")}, {"": ((), self.label_dtype)}, self.n_train,
+            self.n_test,
+        )  # fmt: skip
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -44,6 +73,7 @@ BUILTINS: dict[str, Builtin] = {
             "shipped with trainq",
             (28, 28),
             (str(SAMPLE_FILE),),
+            n_train=5_000,
         ),
         Builtin("mnist", "MNIST handwritten digits, 60k/10k", (28, 28), ("datasets/mnist.npz",)),
         Builtin(
@@ -65,6 +95,9 @@ BUILTINS: dict[str, Builtin] = {
             "Boston housing prices, 13 features, regression",
             (13,),
             ("datasets/boston_housing.npz",),
+            n_train=404,
+            n_test=102,
+            label_dtype="float64",
         ),
     )
 }
@@ -127,6 +160,6 @@ def load(name: str) -> Splits:
         (x_train, y_train), (x_test, y_test) = _keras_loader(name)()
         splits = Splits(x_train, y_train, x_test, y_test)
     for array in (splits.x_train, splits.y_train, splits.x_test, splits.y_test):
-        if array is not None:
+        if isinstance(array, np.ndarray):
             array.setflags(write=False)
     return splits

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from shared import datasets
-from shared.errors import InvalidSpec, NotFound
+from shared import submit_check
+from shared.errors import NotFound
 from shared.events import STATUS, add_event
 from shared.models import Job, JobStatus, Role, User, utcnow
 from shared.settings import Settings
@@ -18,15 +18,10 @@ from shared.spec import JobSpec
 
 def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings) -> Job:
     """Record a queued job for a validated spec (the caller commits, then sends it)."""
-    if spec.fit.epochs > settings.max_epochs:
-        raise InvalidSpec(
-            f"fit.epochs is {spec.fit.epochs}; this server allows at most {settings.max_epochs}",
-            details={"field": "fit.epochs"},
-        )
-    datasets.describe(spec.dataset.name)
+    submit_check.check(session, owner, spec, settings)  # refuses a spec that cannot train
     job = Job(
         owner_id=owner.id,
-        name=spec.name or f"{spec.dataset.name} job",
+        name=spec.name or f"{spec.dataset.label} job",
         spec=spec.model_dump(mode="json"),
         status=JobStatus.queued,
         epochs_total=spec.fit.epochs,

@@ -1,54 +1,222 @@
-"""Turn a validated job spec into Keras objects, only through the spec's allow-lists."""
+"""Turn a validated job spec into Keras objects, only through the spec's allow-lists.
+
+Layers, optimizers, schedules, losses and metrics are made by looking their class up on Keras's
+own modules (``getattr(keras.layers, "Dense")``); a model.to_json() document, once
+``shared.model_json`` has proven every class and module in it allow-listed, goes through Keras's
+deserializer in safe mode. A Keras error is reported with the spec field it came from.
+"""
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 import numpy as np
 
-from shared.spec import LOSSES, OPTIMIZERS, JobSpec, ObjectSpec
+from shared.allowlists import LOSSES, OPTIMIZERS
+from shared.spec import CompileSpec, JobSpec, ObjectSpec
 
 
-def preprocess(x: np.ndarray, scale: float) -> np.ndarray:
-    """The job's input preprocessing: float32, divided by the dataset's scale."""
+class BuildError(Exception):
+    """Keras refused part of a spec; ``field`` is the spec path it came from."""
+
+    def __init__(self, field: str, exc: BaseException) -> None:
+        self.field = field
+        self.reason = keras_message(exc)
+        super().__init__(f"{field}: {type(exc).__name__}: {self.reason}")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def keras_message(exc: BaseException) -> str:
+    """Keras's own message, without its terminal colours and its echo of the call arguments."""
+    text = _ANSI.sub("", str(exc)).strip()
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if len(paragraphs) > 1 and paragraphs[0].startswith("Exception encountered when calling"):
+        return paragraphs[1]
+    return (paragraphs[0] if paragraphs else "") or type(exc).__name__
+
+
+def preprocess(x: Any, scale: float) -> Any:
+    """The job's input preprocessing: float32, divided by the dataset's scale (every input)."""
+    if isinstance(x, dict):
+        return {k: preprocess(v, scale) for k, v in x.items()}
     out = np.asarray(x, dtype=np.float32)
     return out / np.float32(scale) if scale != 1.0 else out
 
 
-def _object(value: str | ObjectSpec, names: dict[str, str]) -> dict[str, Any]:
-    # Always hand Keras a {class_name, config} dict whose class_name is on our list, so its
-    # deserializer looks it up among Keras's own classes and never imports anything.
-    if isinstance(value, str):
-        return {"class_name": names[value], "config": {}}
-    return {"class_name": value.class_name, "config": dict(value.config)}
+def _key_in_message(config: dict[str, Any], message: str) -> str | None:
+    """The config key a Keras message is about ("... Received: units=-3" -> "units")."""
+    for pattern in (r"`?{}`?\s*=", r"`{}`", r"\b{}\b"):
+        for key in config:
+            if re.search(pattern.format(re.escape(str(key))), message):
+                return str(key)
+    return None
 
 
-def build_model(spec: JobSpec, input_shape: tuple[int, ...]) -> Any:
-    """A Sequential model from the spec's layers; the input shape comes from the data."""
+def _field(base: str, config: dict[str, Any], exc: BaseException) -> str:
+    key = _key_in_message(config, str(exc))
+    return f"{base}.config.{key}" if key else base
+
+
+def build_model(spec: JobSpec, input_shapes: dict[str, tuple[int, ...]] | tuple[int, ...]) -> Any:
+    """The spec's model; a layers list gets its input shape from the data (or input_shape)."""
     import keras
 
-    layers: list[Any] = []
+    if spec.model.document is not None:
+        try:
+            document = copy.deepcopy(spec.model.document)
+            return keras.saving.deserialize_keras_object(document, safe_mode=True)
+        except Exception as exc:
+            raise BuildError("model.json", exc) from exc
+    if isinstance(input_shapes, dict):
+        if len(input_shapes) != 1:
+            raise BuildError(
+                "model.layers",
+                ValueError(
+                    f"the dataset has {len(input_shapes)} inputs ({', '.join(input_shapes)}); "
+                    "a layers list is a one-input model: send a Functional model as json"
+                ),
+            )
+        input_shape = next(iter(input_shapes.values()))
+    else:
+        input_shape = input_shapes
+    assert spec.model.layers is not None
+    made: list[tuple[int, Any]] = []  # (index in the spec, layer)
     for i, layer in enumerate(spec.model.layers):
         config = dict(layer.config)
         declared = config.pop("input_shape", None)
         batch_declared = config.pop("batch_input_shape", None)
+        if layer.class_name == "InputLayer":  # a layers list may start with its input
+            if i != 0:
+                raise BuildError(
+                    f"model.layers[{i}].class_name",
+                    ValueError("InputLayer comes first or not at all"),
+                )
+            declared = config.get("shape")
+            batch_declared = config.get("batch_shape")
         if i == 0 and (declared or batch_declared):
-            input_shape = tuple(declared or batch_declared[1:])
-        layers.append(getattr(keras.layers, layer.class_name)(**config))
-    model = keras.Sequential([keras.Input(shape=input_shape), *layers], name="trainq_model")
-    return model
+            input_shape = _declared_shape(layer.class_name, declared, batch_declared, input_shape)
+        if layer.class_name == "InputLayer":
+            continue
+        try:
+            made.append((i, getattr(keras.layers, layer.class_name)(**config)))
+        except Exception as exc:
+            raise BuildError(_field(f"model.layers[{i}]", layer.config, exc), exc) from exc
+    tensor = inputs = keras.Input(shape=input_shape)
+    for i, built in made:
+        try:
+            tensor = built(tensor)
+        except Exception as exc:
+            raise BuildError(
+                _field(f"model.layers[{i}]", spec.model.layers[i].config, exc), exc
+            ) from exc
+    return keras.Sequential([inputs, *(layer for _, layer in made)], name="trainq_model")
+
+
+def _declared_shape(
+    class_name: str, declared: Any, batch_declared: Any, data_shape: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The first layer's declared input shape, if it is the dataset's."""
+    wanted = tuple(declared or batch_declared[1:])
+    if len(wanted) != len(data_shape) or any(
+        w is not None and w != s for w, s in zip(wanted, data_shape, strict=False)
+    ):
+        if class_name == "InputLayer":
+            key = "shape" if declared else "batch_shape"
+        else:
+            key = "input_shape" if declared else "batch_input_shape"
+        raise BuildError(
+            f"model.layers[0].config.{key}",
+            ValueError(
+                f"the model takes samples of shape {list(wanted)}; "
+                f"the dataset's are {list(data_shape)}"
+            ),
+        )
+    return wanted
+
+
+def _make(module: Any, value: ObjectSpec, field: str) -> Any:
+    try:
+        config: dict[str, Any] = {}
+        for key, item in value.config.items():
+            config[key] = (
+                _make(module.schedules, item, field) if isinstance(item, ObjectSpec) else item
+            )
+        return getattr(module, value.class_name)(**config)
+    except BuildError:
+        raise
+    except Exception as exc:
+        raise BuildError(field, exc) from exc
+
+
+def make_schedule(value: ObjectSpec, field: str) -> Any:
+    """A keras.optimizers.schedules object from its allow-listed class name and config."""
+    import keras
+
+    return _make(keras.optimizers.schedules, value, field)
+
+
+def make_optimizer(value: str | ObjectSpec) -> Any:
+    """A fresh optimizer: by name with Keras's defaults, or with a config (and schedule)."""
+    import keras
+
+    if isinstance(value, str):
+        value = ObjectSpec(class_name=OPTIMIZERS[value])
+    return _make(keras.optimizers, value, "compile.optimizer")
+
+
+def _loss(value: str | ObjectSpec, field: str) -> Any:
+    import keras
+
+    if isinstance(value, str):
+        value = ObjectSpec(class_name=LOSSES[value])
+    return _make(keras.losses, value, field)
+
+
+def _metric(value: Any, field: str) -> Any:
+    import keras
+
+    if isinstance(value, list):
+        return [_metric(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    return value if isinstance(value, str) else _make(keras.metrics, value, field)
+
+
+def _metrics(values: Any, field: str) -> Any:
+    if values is None:
+        return None
+    if isinstance(values, dict):
+        return {k: _metric(v, f"{field}.{k}") for k, v in values.items()}
+    return [_metric(v, f"{field}[{i}]") for i, v in enumerate(values)]
+
+
+def compile_kwargs(c: CompileSpec) -> dict[str, Any]:
+    """Every Model.compile argument, as Keras objects."""
+    if isinstance(c.loss, list):
+        loss: Any = [_loss(v, f"compile.loss[{i}]") for i, v in enumerate(c.loss)]
+    elif isinstance(c.loss, dict):
+        loss = {k: _loss(v, f"compile.loss.{k}") for k, v in c.loss.items()}
+    else:
+        loss = _loss(c.loss, "compile.loss")
+    return {
+        "optimizer": make_optimizer(c.optimizer),
+        "loss": loss,
+        "loss_weights": c.loss_weights,
+        "metrics": _metrics(c.metrics, "compile.metrics"),
+        "weighted_metrics": _metrics(c.weighted_metrics, "compile.weighted_metrics"),
+        "run_eagerly": c.run_eagerly,
+        "steps_per_execution": c.steps_per_execution,
+        "jit_compile": c.jit_compile,
+        "auto_scale_loss": c.auto_scale_loss,
+    }
 
 
 def compile_model(model: Any, spec: JobSpec) -> None:
-    """Compile with the spec's optimizer, loss and metrics."""
-    import keras
-
-    c = spec.compile
-    metrics: list[Any] = [
-        m if isinstance(m, str) else keras.metrics.get(_object(m, {})) for m in c.metrics
-    ]
-    model.compile(
-        optimizer=keras.optimizers.get(_object(c.optimizer, OPTIMIZERS)),
-        loss=keras.losses.get(_object(c.loss, LOSSES)),
-        metrics=metrics,
-    )
+    """Compile with every compile argument of the spec."""
+    kwargs = compile_kwargs(spec.compile)
+    try:
+        model.compile(**kwargs)
+    except Exception as exc:
+        raise BuildError("compile", exc) from exc

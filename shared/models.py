@@ -176,6 +176,23 @@ class Artifact(Base):
     job: Mapped[Job] = relationship(back_populates="artifacts")
 
 
+class Dataset(Base):
+    """An uploaded .npz dataset: its arrays' shapes and dtypes, and a hash of its content."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    arrays: Mapped[dict[str, Any]] = mapped_column()
+    n_train: Mapped[int] = mapped_column()
+    n_test: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     """One thing that happened to a job (a status change, a finished epoch), in order.
 

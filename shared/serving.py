@@ -59,6 +59,12 @@ def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> l
             f"instances must be a list of numeric arrays of one shape: {exc}",
             details={"field": "instances"},
         ) from exc
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise InvalidInput(
+            f"predict serves models with one input and one output; this one has "
+            f"{len(model.inputs)} and {len(model.outputs)}: download it to call it",
+            details={"field": "instances"},
+        )
     expected = tuple(model.inputs[0].shape[1:])
     if x.ndim == 0 or tuple(x.shape[1:]) != expected:
         got = tuple(x.shape[1:]) if x.ndim else ()

@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs per user at once.")
     submit_rate: int = Field(default=60, ge=1, description="Submissions per user per window.")
     submit_rate_window_seconds: int = Field(default=60, ge=1)
-    max_dataset_bytes: int = Field(default=1024**3, ge=1024, description="Largest dataset file.")
+    datasets_dir: Path = Field(default=Path(""), description="Where uploaded datasets are kept.")
+    max_dataset_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest upload, its arrays uncompressed."
+    )
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on other settings."""
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
         if self.artifacts == Path(""):
             self.artifacts = self.var_dir / "artifacts"
         self.artifacts = self.artifacts.resolve()
+        if self.datasets_dir == Path(""):
+            self.datasets_dir = self.var_dir / "datasets"
+        self.datasets_dir = self.datasets_dir.resolve()
 
     @property
     def token_file(self) -> Path:

@@ -1,8 +1,8 @@
 """The job spec: what a user submits, validated once at the edge against allow-lists.
 
-Nothing here imports Keras. Every class name a spec may use comes from an allow-list, and
-every ``config`` is plain JSON checked so that it cannot name a module, a function or code:
-the worker turns it into Keras objects only through those lists.
+Nothing here imports Keras. Every class name a spec may use comes from an allow-list
+(``shared/allowlists.py``), and every ``config`` is plain JSON checked so that it cannot name a
+module, a function or code: Keras objects are made from it only through those lists.
 """
 
 from __future__ import annotations
@@ -10,101 +10,46 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-# Layers whose config is plain numbers, strings and nested allow-listed objects.
-LAYERS = frozenset(
-    {
-        "Activation", "ActivityRegularization", "AlphaDropout", "AveragePooling1D",
-        "AveragePooling2D", "AveragePooling3D", "BatchNormalization", "Conv1D", "Conv1DTranspose",
-        "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Cropping1D", "Cropping2D",
-        "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Embedding", "Flatten",
-        "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GRU", "GroupNormalization",
-        "LayerNormalization",
-        "LeakyReLU", "LSTM", "Masking", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Permute",
-        "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
-        "SeparableConv2D", "SimpleRNN", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
-        "SpatialDropout3D", "UnitNormalization", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
-        "ZeroPadding2D",
-    }
-)  # fmt: skip
+from shared import model_json
+from shared.allowlists import (
+    ACTIVATIONS,
+    FORBIDDEN_KEYS,
+    LAYER_KEYS,
+    LAYERS,
+    LOSS_ALIASES,
+    LOSSES,
+    METRIC_CLASSES,
+    METRICS,
+    NESTED,
+    OPTIMIZERS,
+    REDUCTIONS,
+    SCHEDULES,
+)
+from shared.spec_fit import (
+    CallbackSpec,
+    DatasetRef,
+    FitSpec,
+    ObjectSpec,
+    Scalar,
+    Strict,
+    ValidationData,
+    plain,
+)
 
-# Objects that may appear nested inside a layer config as {"class_name": ..., "config": {...}}.
-NESTED = frozenset(
-    {
-        # initializers
-        "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
-        "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal", "RandomUniform",
-        "TruncatedNormal", "VarianceScaling", "Zeros",
-        # regularizers and constraints
-        "L1", "L2", "L1L2", "OrthogonalRegularizer", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm",
-        # dtype policies, as Keras writes them into layer configs
-        "DTypePolicy",
-    }
-)  # fmt: skip
+__all__ = [
+    "ACTIVATIONS", "LAYERS", "LOSSES", "METRICS", "NESTED", "OPTIMIZERS", "CallbackSpec",
+    "DatasetRef", "FitSpec", "JobSpec", "ObjectSpec", "ValidationData",
+]  # fmt: skip
 
-ACTIVATIONS = frozenset(
-    {
-        "celu", "elu", "exponential", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish",
-        "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
-        "sigmoid", "silu", "softmax", "softplus", "softsign", "sparse_plus", "sparsemax",
-        "squareplus", "swish", "tanh", "tanh_shrink",
-    }
-)  # fmt: skip
-
-OPTIMIZERS = {
-    "adadelta": "Adadelta", "adafactor": "Adafactor", "adagrad": "Adagrad", "adam": "Adam",
-    "adamax": "Adamax", "adamw": "AdamW", "ftrl": "Ftrl", "lion": "Lion", "nadam": "Nadam",
-    "rmsprop": "RMSprop", "sgd": "SGD",
-}  # fmt: skip
-
-LOSSES = {
-    "binary_crossentropy": "BinaryCrossentropy",
-    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
-    "categorical_hinge": "CategoricalHinge", "cosine_similarity": "CosineSimilarity",
-    "hinge": "Hinge", "huber": "Huber", "kl_divergence": "KLDivergence", "log_cosh": "LogCosh",
-    "mean_absolute_error": "MeanAbsoluteError",
-    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
-    "mean_squared_error": "MeanSquaredError",
-    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
-    "poisson": "Poisson", "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "squared_hinge": "SquaredHinge",
-}  # fmt: skip
-LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
-                "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
-                "kld": "kl_divergence", "logcosh": "log_cosh"}  # fmt: skip
-
-METRICS = frozenset(
-    {
-        "accuracy", "acc", "binary_accuracy", "categorical_accuracy",
-        "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-        "sparse_top_k_categorical_accuracy", "mse", "mae", "mape", "msle", "mean_squared_error",
-        "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
-        "root_mean_squared_error", "auc", "precision", "recall", "crossentropy",
-        "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-        "kl_divergence", "poisson", "cosine_similarity", "log_cosh_error", "hinge",
-        "squared_hinge", "categorical_hinge", "r2_score",
-    }
-)  # fmt: skip
-METRIC_CLASSES = frozenset(
-    {
-        "Accuracy", "AUC", "BinaryAccuracy", "CategoricalAccuracy", "MeanAbsoluteError",
-        "MeanSquaredError", "Precision", "Recall", "RootMeanSquaredError",
-        "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy",
-        "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-        "R2Score", "F1Score", "FBetaScore",
-    }
-)  # fmt: skip
-
-# Keys that could make a Keras deserializer import a module or rebuild code.
-_FORBIDDEN_KEYS = frozenset({"module", "registered_name", "function", "function_type",
-                             "custom_objects", "__lambda__", "__bytes__", "code"})  # fmt: skip
 _MAX_DEPTH = 8
-
-Scalar = str | int | float | bool | None
 
 
 def _check_value(value: Any, path: str, depth: int = 0) -> None:
@@ -113,14 +58,19 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
         raise ValueError(f"{path}: nested too deeply")
     if isinstance(value, dict):
         for key in value:
-            if key in _FORBIDDEN_KEYS or str(key).startswith("__"):
+            if key in FORBIDDEN_KEYS or str(key).startswith("__"):
                 raise ValueError(f"{path}.{key}: not allowed in a job spec")
         if "class_name" in value:
             name = value["class_name"]
-            if name not in NESTED:
+            layer_slot = path.rsplit(".", 1)[-1] in LAYER_KEYS
+            if not isinstance(name, str) or (
+                name not in NESTED and not (layer_slot and name in LAYERS)
+            ):
                 raise ValueError(f"{path}.class_name: {name!r} is not an allowed object here")
             if set(value) - {"class_name", "config"}:
                 raise ValueError(f"{path}: a nested object has only class_name and config")
+            if layer_slot:
+                _check_activations(value.get("config") or {}, f"{path}.config")
         for key, item in value.items():
             _check_value(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
@@ -142,11 +92,7 @@ def _check_activations(config: dict[str, Any], path: str) -> None:
             )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class LayerSpec(_Strict):
+class LayerSpec(Strict):
     """One layer in Keras's class_name/config form."""
 
     class_name: str
@@ -164,17 +110,26 @@ class LayerSpec(_Strict):
         return self
 
 
-class ModelSpec(_Strict):
-    """A Sequential model as a list of layers."""
+class ModelSpec(Strict):
+    """A Sequential model as a list of layers, or a whole model.to_json() document."""
 
-    layers: list[LayerSpec] = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, populate_by_name=True, serialize_by_alias=True
+    )
 
+    layers: list[LayerSpec] | None = Field(default=None, min_length=1, max_length=200)
+    document: Any = Field(default=None, alias="json")
 
-class ObjectSpec(_Strict):
-    """A Keras object by class name with a plain config, e.g. a loss with from_logits."""
+    @field_validator("document")
+    @classmethod
+    def _document(cls, value: Any) -> Any:
+        return None if value is None else model_json.parse(value)
 
-    class_name: str
-    config: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    @model_validator(mode="after")
+    def _one(self) -> ModelSpec:
+        if (self.layers is None) == (self.document is None):
+            raise ValueError("give either layers (a list) or json (a model.to_json() document)")
+        return self
 
 
 def _named(value: str | ObjectSpec, names: dict[str, str], kind: str) -> str | ObjectSpec:
@@ -191,54 +146,84 @@ def _named(value: str | ObjectSpec, names: dict[str, str], kind: str) -> str | O
     return value
 
 
-class CompileSpec(_Strict):
-    """The arguments of Model.compile."""
+def _loss(value: str | ObjectSpec) -> str | ObjectSpec:
+    if isinstance(value, str):
+        value = LOSS_ALIASES.get(value.lower(), value)
+    value = _named(value, LOSSES, "loss")
+    if isinstance(value, ObjectSpec):
+        plain(value, "loss")
+        reduction = value.config.get("reduction", "sum_over_batch_size")
+        if reduction is not None and reduction not in REDUCTIONS:
+            raise ValueError(
+                f"config.reduction: {reduction!r} is not a reduction; one of: "
+                + ", ".join(sorted(REDUCTIONS))
+            )
+    return value
 
-    optimizer: str | ObjectSpec = "rmsprop"
-    loss: str | ObjectSpec
-    metrics: list[str | ObjectSpec] = Field(default_factory=list, max_length=20)
+
+def _metric(value: str | ObjectSpec) -> str | ObjectSpec:
+    if isinstance(value, str) and value not in METRICS:
+        raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(sorted(METRICS))}")
+    if isinstance(value, ObjectSpec):
+        if value.class_name not in METRIC_CLASSES:
+            raise ValueError(f"unknown metric class {value.class_name!r}")
+        plain(value, "metric")
+    return value
+
+
+Item = str | ObjectSpec
+Metrics = list[Item | list[Item]] | dict[str, Item | list[Item]]
+
+
+def _metrics(values: Metrics | None) -> Metrics | None:
+    groups = values.values() if isinstance(values, dict) else (values or [])
+    for group in groups:
+        for value in group if isinstance(group, list) else [group]:
+            _metric(value)
+    return values
+
+
+class CompileSpec(Strict):
+    """The arguments of Model.compile, every one Keras 3 takes."""
+
+    optimizer: Item = "rmsprop"
+    loss: Item | list[Item] | dict[str, Item]
+    loss_weights: (
+        list[Annotated[float, Field(ge=0)]] | dict[str, Annotated[float, Field(ge=0)]] | None
+    ) = None
+    metrics: Metrics = Field(default_factory=list, max_length=20)
+    weighted_metrics: Metrics | None = Field(default=None, max_length=20)
+    run_eagerly: bool = False
+    steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] = 1
+    jit_compile: bool | Literal["auto"] = "auto"
+    auto_scale_loss: bool = True
 
     @field_validator("optimizer")
     @classmethod
-    def _optimizer(cls, value: str | ObjectSpec) -> str | ObjectSpec:
-        return _named(value, OPTIMIZERS, "optimizer")
+    def _optimizer(cls, value: Item) -> Item:
+        value = _named(value, OPTIMIZERS, "optimizer")
+        if isinstance(value, ObjectSpec):
+            plain(value, "optimizer", nested=SCHEDULES)
+            for key, item in value.config.items():
+                if isinstance(item, ObjectSpec) and key != "learning_rate":
+                    raise ValueError(f"config.{key}: only learning_rate may be a schedule")
+        return value
 
     @field_validator("loss")
     @classmethod
-    def _loss(cls, value: str | ObjectSpec) -> str | ObjectSpec:
-        if isinstance(value, str):
-            value = LOSS_ALIASES.get(value.lower(), value)
-        return _named(value, LOSSES, "loss")
+    def _loss(cls, value: Item | list[Item] | dict[str, Item]) -> Any:
+        if isinstance(value, list):
+            return [_loss(v) for v in value]
+        if isinstance(value, dict):
+            return {k: _loss(v) for k, v in value.items()}
+        return _loss(value)
 
-    @field_validator("metrics")
-    @classmethod
-    def _metrics(cls, values: list[str | ObjectSpec]) -> list[str | ObjectSpec]:
-        for value in values:
-            if isinstance(value, str) and value not in METRICS:
-                raise ValueError(f"unknown metric {value!r}; allowed: {', '.join(sorted(METRICS))}")
-            if isinstance(value, ObjectSpec) and value.class_name not in METRIC_CLASSES:
-                raise ValueError(f"unknown metric class {value.class_name!r}")
-        return values
+    _check_metrics = field_validator("metrics", "weighted_metrics")(
+        classmethod(lambda cls, v: _metrics(v))
+    )
 
 
-class FitSpec(_Strict):
-    """The arguments of Model.fit."""
-
-    epochs: Annotated[int, Field(ge=1)] = 1
-    batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
-    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    shuffle: bool = True
-    verbose: Literal["auto", 0, 1, 2] = "auto"
-
-
-class DatasetRef(_Strict):
-    """A dataset by name, and the factor its inputs are divided by (255 for pixels)."""
-
-    name: str = Field(min_length=1, max_length=100)
-    scale: Annotated[float, Field(gt=0)] = 1.0
-
-
-class JobSpec(_Strict):
+class JobSpec(Strict):
     """Everything a training job needs."""
 
     name: str | None = Field(default=None, max_length=200)
@@ -250,3 +235,11 @@ class JobSpec(_Strict):
     priority: StrictInt = Field(default=0, ge=-100, le=100)
     # Seconds of training before the job ends failed ("timeout"); capped by TRAINQ_MAX_JOB_SECONDS.
     time_limit_seconds: StrictInt | None = Field(default=None, ge=1)
+
+    def dataset_ids(self) -> set[str]:
+        """The uploaded datasets this job reads."""
+        refs = [self.dataset]
+        vd = self.fit.validation_data
+        if isinstance(vd, ValidationData) and vd.dataset is not None:
+            refs.append(vd.dataset)
+        return {r.id for r in refs if r.id is not None}

@@ -85,9 +85,16 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
         bad = quickstart(epochs=1)
         bad["model"]["layers"][1]["config"]["units"] = -3
         (tmp_path / "bad.json").write_text(json.dumps(bad))
-        failed = cli("submit", str(tmp_path / "bad.json"), "--follow")
+        rejected = cli("submit", str(tmp_path / "bad.json"), "--follow")  # checked at submit
+        assert rejected.returncode == 2
+        assert "model.layers[1].config.units" in rejected.stderr and "422" in rejected.stderr
+
+        failing = quickstart(epochs=1, validation_split=0.0)  # a label only training trips on
+        failing["fit"]["validation_data"] = {"x": [[[0] * 28] * 28], "y": [99]}
+        (tmp_path / "failing.json").write_text(json.dumps(failing))
+        failed = cli("submit", str(tmp_path / "failing.json"), "--follow")
         assert failed.returncode == 1
-        assert "job failed" in failed.stderr and "units" in failed.stderr
+        assert "job failed" in failed.stderr and "InvalidArgumentError" in failed.stderr
 
         refused = cli("submit", str(tmp_path / "bad.json"), "--token", "tq_not-a-token")
         assert refused.returncode == 2 and "401" in refused.stderr

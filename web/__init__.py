@@ -10,6 +10,7 @@ from shared import events as job_events
 from shared.settings import Settings, get_settings
 from web import errors, extensions, metrics
 from web.dashboard import bp as dashboard_bp
+from web.datasets import bp as datasets_bp
 from web.events import bp as events_bp
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
@@ -35,5 +36,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi_bp)
     metrics.init_app(app)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(datasets_bp, url_prefix="/api/v1/datasets")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

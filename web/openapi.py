@@ -45,6 +45,17 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json(ErrorBody, "an error, in the one error shape") for s in statuses}
 
 
+DATASET_ID = {"name": "dataset_id", "in": "path", "required": True,
+              "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+
+
+def _object(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+
+
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
 
@@ -61,7 +72,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "202": _json(JobSummary, "the job, queued"),
-                    **_errors(400, 401, 413, 422),
+                    **_errors(400, 401, 413, 422, 429),
                 },
             },
             "get": {
@@ -82,6 +93,12 @@ def _paths() -> dict[str, Any]:
                         "name": "status",
                         "in": "query",
                         "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
+                    },
+                    {
+                        "name": "all",
+                        "in": "query",
+                        "description": "administrators only: every user's jobs",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
                     },
                 ],
                 "responses": {"200": _json(JobPage, "one page of jobs"), **_errors(401, 422)},
@@ -174,6 +191,66 @@ def _paths() -> dict[str, Any]:
                     **_errors(401, 404),
                 },
             }
+        },
+        "/api/v1/jobs/{job_id}/cancel": {
+            "post": {
+                "summary": "Cancel a job: a queued one at once, a running one after its batch",
+                "operationId": "cancelJob",
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": _json(Job, "cancelled"),
+                    "202": _json(Job, "running; it stops after the batch in progress"),
+                    **_errors(401, 404, 409),
+                },
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "Who the token belongs to, the token, and your limits",
+                "operationId": "me",
+                "responses": {"200": _object("you"), **_errors(401)},
+            }
+        },
+        "/api/v1/datasets": {
+            "post": {
+                "summary": "Upload an .npz dataset (x_train, y_train, optionally x_test, ...)",
+                "operationId": "uploadDataset",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "name": {"type": "string", "maxLength": 200},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _object("the dataset"), **_errors(400, 401, 413, 422)},
+            },
+            "get": {
+                "summary": "Your datasets, newest first",
+                "operationId": "listDatasets",
+                "responses": {"200": _object("your datasets"), **_errors(401)},
+            },
+        },
+        "/api/v1/datasets/{dataset_id}": {
+            "get": {
+                "summary": "One of your datasets: shapes, dtypes, sample counts, sha256",
+                "operationId": "getDataset",
+                "parameters": [DATASET_ID],
+                "responses": {"200": _object("the dataset"), **_errors(401, 404)},
+            },
+            "delete": {
+                "summary": "Delete a dataset no queued or running job uses",
+                "operationId": "deleteDataset",
+                "parameters": [DATASET_ID],
+                "responses": {"204": {"description": "deleted"}, **_errors(401, 404, 409)},
+            },
         },
         "/healthz": {
             "get": {

@@ -68,12 +68,20 @@ class JobSummary(BaseModel):
     test_metrics: dict[str, float | None] | None
 
 
+class QueueInfo(BaseModel):
+    """Where a queued job stands: how many jobs start before it, and why it waits."""
+
+    position: int
+    reason: str
+
+
 class Job(JobSummary):
-    """A job with its spec, per-epoch history and model."""
+    """A job with its spec, per-epoch history and model; while queued, its place in the queue."""
 
     spec: JobSpec
     history: list[EpochRow]
     model: ModelFiles | None
+    queue: QueueInfo | None = None
 
 
 class JobPage(BaseModel):

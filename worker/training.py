@@ -10,9 +10,9 @@ from typing import Any
 
 import keras
 
-from shared import artifacts, datasets, lifecycle
+from shared import artifacts, fit_plan, lifecycle
 from shared.db import session_scope
-from shared.keras_build import build_model, compile_model, preprocess
+from shared.keras_build import build_model, compile_model
 from shared.models import Job
 from shared.settings import Settings
 from shared.spec import JobSpec
@@ -48,36 +48,30 @@ def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
 
 def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
     url = settings.database_url
-    data = datasets.load(spec.dataset.name)
-    x_train = preprocess(data.x_train, spec.dataset.scale)
     if spec.seed is not None:
         keras.utils.set_random_seed(spec.seed)
-    model = build_model(spec, tuple(x_train.shape[1:]))
+    plan = fit_plan.make(settings, spec)
+    model = build_model(spec, plan.input_shapes)
     compile_model(model, spec)
-    fit = spec.fit
     with Watch(settings, job_id, spec) as watch:
         model.fit(
-            x_train,
-            data.y_train,
-            epochs=fit.epochs,
-            batch_size=fit.batch_size,
-            validation_split=fit.validation_split,
-            shuffle=fit.shuffle,
-            verbose=2 if fit.verbose == "auto" else fit.verbose,
+            plan.x,
+            plan.y,
             callbacks=[
                 *supervision(watch),
+                *plan.callbacks,
                 EpochRecorder(url, job_id, watch),
                 keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id)),
             ],
+            **plan.kwargs,
         )
         if finish_stopped(settings, job_id, model, watch, _save):
             return
         test_metrics = None
-        if data.x_test is not None and data.y_test is not None:
+        if plan.test is not None:
             test_metrics = model.evaluate(
-                preprocess(data.x_test, spec.dataset.scale),
-                data.y_test,
-                batch_size=max(fit.batch_size, 256),
+                *plan.test,
+                batch_size=max(spec.fit.batch_size, 256),
                 return_dict=True,
                 verbose=0,
             )

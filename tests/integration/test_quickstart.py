@@ -106,12 +106,23 @@ def test_downloaded_model_gives_the_endpoints_logits(
     np.testing.assert_allclose(local, served, atol=1e-5)
 
 
-def test_keras_error_fails_the_job_with_its_message(live: Live) -> None:
+def test_spec_that_cannot_build_is_refused_at_submit(live: Live) -> None:
     spec = quickstart(epochs=1)
     spec["model"]["layers"][1]["config"]["units"] = -3
+    r = requests.post(f"{live.url}/api/v1/jobs", json=spec, headers=live.alice)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["details"]["field"] == "model.layers[1].config.units"
+    assert "expected a positive integer" in error["message"]
+
+
+def test_keras_error_fails_the_job_with_its_message(live: Live) -> None:
+    # A label outside the model's classes in the validation data shows only while training.
+    spec = quickstart(epochs=1, validation_split=0.0)
+    spec["fit"]["validation_data"] = {"x": [[[0] * 28] * 28], "y": [99]}
     job = live.wait(live.submit(spec)["id"])
     assert job["status"] == "failed"
-    assert "units" in job["error"] and "ValueError" in job["error"]
+    assert job["error"].startswith("InvalidArgumentError: ")
     assert job["history"] == []
 
 

@@ -158,3 +158,68 @@ def test_allow_listed_nested_initializer_accepted() -> None:
     init = {"class_name": "GlorotUniform", "config": {"seed": 1}}
     spec = JobSpec.model_validate(_spec(_layer_config(1, kernel_initializer=init)))
     assert spec.model.layers[1].config["kernel_initializer"] == init
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(lambda s: s["dataset"].update(id="0" * 32), "either name", id="name-and-id"),
+        pytest.param(lambda s: s["dataset"].update(name=None, id="../etc"), "dataset.id",
+                     id="id-not-hex"),
+        pytest.param(lambda s: s["model"].update(json={"class_name": "Sequential", "config": {
+                         "layers": [{"class_name": "Dense", "config": {"units": 1}}]}}),
+                     "either layers", id="layers-and-json"),
+        pytest.param(lambda s: s["compile"].update(optimizer={"class_name": "Adam", "config": {
+                         "beta_1": {"class_name": "ExponentialDecay", "config": {}}}}),
+                     "only learning_rate may be a schedule", id="schedule-elsewhere"),
+        pytest.param(lambda s: s["compile"].update(optimizer={"class_name": "Adam", "config": {
+                         "learning_rate": {"class_name": "L2", "config": {}}}}),
+                     "'L2' is not allowed", id="not-a-schedule"),
+        pytest.param(lambda s: s["fit"].update(callbacks=[{"class_name": "ModelCheckpoint"}]),
+                     "unknown callback 'ModelCheckpoint'", id="callback-not-allowed"),
+        pytest.param(lambda s: s["fit"].update(callbacks=[{"class_name": "LearningRateScheduler",
+                                                          "config": {"schedule": "lambda e: 1"}}]),
+                     "config.schedule", id="scheduler-with-code"),
+        pytest.param(lambda s: s["fit"].update(validation_split=0.0, validation_data={"x": [1]}),
+                     "inline arrays", id="inline-x-without-y"),
+        pytest.param(lambda s: s["fit"].update(class_weight={"zero": 1.0}), "fit.class_weight",
+                     id="class-weight-key"),
+        pytest.param(lambda s: s["fit"].update(max_queue_size=0), "fit.max_queue_size",
+                     id="max-queue-size"),
+        pytest.param(lambda s: s["compile"].update(steps_per_execution=0),
+                     "compile.steps_per_execution", id="steps-per-execution"),
+        pytest.param(lambda s: s["compile"].update(loss_weights=[-1.0]), "compile.loss_weights",
+                     id="negative-loss-weight"),
+    ],
+)  # fmt: skip
+def test_rejected_new_fields(change: Callable[[Spec], None], expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        JobSpec.model_validate(_spec(change))
+    assert expected in str(caught.value)
+
+
+def test_every_compile_and_fit_argument_validates() -> None:
+    spec = _spec(lambda s: s.update(
+        compile={
+            "optimizer": {"class_name": "SGD", "config": {"momentum": 0.9, "nesterov": True,
+                          "learning_rate": {"class_name": "CosineDecay",
+                                            "config": {"initial_learning_rate": 0.1,
+                                                       "decay_steps": 100}}}},
+            "loss": {"class_name": "SparseCategoricalCrossentropy",
+                     "config": {"from_logits": True, "reduction": "sum"}},
+            "loss_weights": [1.0], "metrics": ["accuracy"], "weighted_metrics": ["accuracy"],
+            "run_eagerly": False, "steps_per_execution": 8, "jit_compile": False,
+        },
+        fit={"epochs": 4, "batch_size": 16, "verbose": 0, "validation_data": "test",
+             "shuffle": False, "class_weight": {"0": 2.0}, "sample_weight": None,
+             "initial_epoch": 1, "steps_per_epoch": 3, "validation_steps": 2,
+             "validation_batch_size": 8, "validation_freq": 2, "workers": 2,
+             "use_multiprocessing": False, "max_queue_size": 4,
+             "callbacks": [{"class_name": "EarlyStopping", "config": {"patience": 2}},
+                           {"class_name": "KeepBest", "config": {"monitor": "val_loss"}}]},
+    ))  # fmt: skip
+    parsed = JobSpec.model_validate(spec)
+    assert parsed.fit.class_weight == {0: 2.0}
+    assert parsed.fit.uses_pydataset
+    again = JobSpec.model_validate(parsed.model_dump(mode="json"))  # as stored and re-read
+    assert again == parsed

@@ -6,12 +6,14 @@ test_every_route_is_in_the_table, so a new endpoint is one more line here.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -41,11 +43,12 @@ class Endpoint:
     query: str = ""
     body: Any = None
     owner_status: int = 200
+    upload: bool = False  # send a small .npz as a multipart upload
 
     @property
     def per_job(self) -> bool:
-        """A route of one job: another user must get 404, as for a job that does not exist."""
-        return "<job_id>" in self.rule
+        """A route of one resource: another user must get 404, as for one that does not exist."""
+        return "<job_id>" in self.rule or "<dataset_id>" in self.rule
 
 
 ENDPOINTS = [
@@ -61,6 +64,11 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/jobs/<job_id>/cancel", owner_status=409),
     Endpoint("GET", "/api/v1/jobs/<job_id>/events"),  # the job has ended: the stream closes
     Endpoint("GET", "/api/v1/jobs/<job_id>/tensorboard"),
+    Endpoint("POST", "/api/v1/datasets", upload=True, owner_status=201),
+    Endpoint("GET", "/api/v1/datasets"),
+    Endpoint("GET", "/api/v1/datasets/<dataset_id>"),
+    # A queued job of the owner's reads the dataset, so its owner may not delete it yet.
+    Endpoint("DELETE", "/api/v1/datasets/<dataset_id>", owner_status=409),
 ]
 # Public: no user's data (the dashboard's pages are shells that call the API with a token).
 NOT_WALKED = {
@@ -90,6 +98,7 @@ class World:
     settings: Settings
     headers: dict[str, dict[str, str]]
     job_ids: dict[str, str]
+    dataset_ids: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +139,41 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         run_job(settings, job_ids[user])
         job = client.get(f"/api/v1/jobs/{job_ids[user]}", headers=headers[caller]).get_json()
         assert job["status"] == "succeeded", job
-    yield World(app, settings, headers, job_ids)
+    dataset_ids = {}
+    for caller, user in (("owner", "alice"), ("other-user", "bob")):
+        response = client.post(
+            "/api/v1/datasets", data={"file": (io.BytesIO(_npz()), "d.npz"), "name": SECRET[user]},
+            headers=headers[caller],
+        )  # fmt: skip
+        assert response.status_code == 201, response.get_data(as_text=True)
+        dataset_ids[user] = response.get_json()["id"]
+    uses = quickstart(epochs=1)
+    uses["dataset"] = {"id": dataset_ids["alice"], "scale": 255.0}
+    response = client.post("/api/v1/jobs", json=uses, headers=headers["owner"])
+    assert response.status_code == 202, response.get_data(as_text=True)  # stays queued
+    yield World(app, settings, headers, job_ids, dataset_ids)
 
 
-def _call(client: FlaskClient, endpoint: Endpoint, job_id: str, headers: dict[str, str]) -> Any:
-    url = endpoint.rule.replace("<job_id>", job_id) + endpoint.query
+def _npz() -> bytes:
+    rng = np.random.default_rng(0)
+    out = io.BytesIO()
+    np.savez(out, x_train=rng.integers(0, 255, (8, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 8, dtype=np.uint8))  # fmt: skip
+    return out.getvalue()
+
+
+def _call(
+    client: FlaskClient,
+    endpoint: Endpoint,
+    job_id: str,
+    headers: dict[str, str],
+    dataset_id: str = "0" * 32,
+) -> Any:
+    url = endpoint.rule.replace("<job_id>", job_id).replace("<dataset_id>", dataset_id)
+    url += endpoint.query
+    if endpoint.upload:
+        data = {"file": (io.BytesIO(_npz()), "d.npz")}
+        return client.open(url, method=endpoint.method, data=data, headers=headers)
     return client.open(url, method=endpoint.method, json=endpoint.body, headers=headers)
 
 
@@ -159,7 +198,10 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
     """Owner 2xx; another user 404 on alice's job; every bad token 401; no one sees another."""
     client = world.app.test_client()
     before = _jobs_in_db(world)
-    response = _call(client, endpoint, world.job_ids["alice"], world.headers[caller])
+    response = _call(
+        client, endpoint, world.job_ids["alice"], world.headers[caller],
+        world.dataset_ids["alice"],
+    )  # fmt: skip
     expected = CALLERS[caller]
     if expected is None or (caller == "other-user" and not endpoint.per_job):
         expected = endpoint.owner_status
@@ -177,7 +219,9 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
     text = response.get_data().decode("latin-1")
     if endpoint.per_job and expected >= 400:  # "no job '<the id sent>'" tells the caller nothing
         text = text.replace(world.job_ids["alice"], "<asked-for>")
-    for secret in (world.job_ids[hidden], SECRET[hidden], f'"{hidden}"'):
+        text = text.replace(world.dataset_ids["alice"], "<asked-for>")
+    secrets = (world.job_ids[hidden], world.dataset_ids[hidden], SECRET[hidden], f'"{hidden}"')
+    for secret in secrets:
         assert secret not in text, f"{caller} saw {secret!r} at {endpoint.rule}"
     if caller == "other-user" and endpoint.rule == "/api/v1/jobs" and endpoint.method == "GET":
         assert world.job_ids["bob"] in text  # bob's list is bob's own, not empty by accident
@@ -188,10 +232,14 @@ def test_other_users_job_is_indistinguishable_from_a_missing_one(world: World) -
     bob = world.headers["other-user"]
     missing = "0" * 32
     for endpoint in (e for e in ENDPOINTS if e.per_job):
-        theirs = _call(client, endpoint, world.job_ids["alice"], bob).get_json()
-        nobodys = _call(client, endpoint, missing, bob).get_json()
+        theirs = _call(
+            client, endpoint, world.job_ids["alice"], bob, world.dataset_ids["alice"]
+        ).get_json()
+        nobodys = _call(client, endpoint, missing, bob, missing).get_json()
         assert (
-            theirs["error"]["message"].replace(world.job_ids["alice"], missing)
+            theirs["error"]["message"]
+            .replace(world.job_ids["alice"], missing)
+            .replace(world.dataset_ids["alice"], missing)
             == (nobodys["error"]["message"])
         )
 

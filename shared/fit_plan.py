@@ -1,0 +1,164 @@
+"""What the worker hands to Model.fit: the data, every fit argument, the spec's callbacks.
+
+Imports Keras; the worker imports it, the web does not. ``workers``, ``use_multiprocessing`` and
+``max_queue_size`` left Model.fit in Keras 3: when a spec gives any of them the arrays are served
+through ``ArrayDataset``, a ``keras.utils.PyDataset`` that passes them on to Keras.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from shared import datasets, train_callbacks, uploads
+from shared.keras_build import preprocess
+from shared.settings import Settings
+from shared.spec import DatasetRef, JobSpec, ValidationData
+
+
+def _take(data: Any, index: Any) -> Any:
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: v[index] for k, v in data.items()}
+    return data[index]
+
+
+def _length(data: Any) -> int:
+    return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
+
+
+class ArrayDataset(keras.utils.PyDataset):
+    """Arrays served batch by batch, through Keras's PyDataset workers and queue."""
+
+    def __init__(
+        self, x: Any, y: Any, sample_weight: Any, batch_size: int, shuffle: bool,
+        seed: int | None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)  # workers, use_multiprocessing, max_queue_size reach Keras
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.n = _length(x)
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(self.n) if shuffle else np.arange(self.n)
+        self.threads: set[str] = set()  # which threads served batches (seen in tests)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        self.threads.add(threading.current_thread().name)
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        batch = (_take(self.x, rows), _take(self.y, rows))
+        if self.sample_weight is not None:
+            return (*batch, self.sample_weight[rows])
+        return batch
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.order = self._rng.permutation(self.n)
+
+
+@dataclass
+class FitPlan:
+    """Arguments for model.fit, and the test split to evaluate on afterwards."""
+
+    x: Any
+    y: Any
+    kwargs: dict[str, Any]
+    callbacks: list[Any]
+    input_shapes: dict[str, tuple[int, ...]] | tuple[int, ...]
+    test: tuple[Any, Any] | None = None
+    dataset: ArrayDataset | None = field(default=None, repr=False)
+
+
+def load(settings: Settings, ref: DatasetRef) -> datasets.Splits:
+    """A dataset's arrays: a built-in one by name, an uploaded one by id."""
+    if ref.id is not None:
+        return uploads.load(settings.datasets_dir / f"{ref.id}.npz")
+    assert ref.name is not None
+    return datasets.load(ref.name)
+
+
+def _shapes(x: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
+    if isinstance(x, dict):
+        return {k: tuple(v.shape[1:]) for k, v in x.items()}
+    return tuple(x.shape[1:])
+
+
+def _validation(settings: Settings, spec: JobSpec, data: datasets.Splits) -> Any:
+    vd, scale = spec.fit.validation_data, spec.dataset.scale
+    if vd is None:
+        return None
+    if vd == "test":
+        return (preprocess(data.x_test, scale), data.y_test)
+    assert isinstance(vd, ValidationData)
+    if vd.dataset is not None:
+        other = load(settings, vd.dataset)
+        x, y = (
+            (other.x_test, other.y_test) if vd.split == "test" else (other.x_train, other.y_train)
+        )
+        return (preprocess(x, scale), y)  # the model sees one preprocessing: the job's
+    x = preprocess(vd.x, scale)
+    y = {k: np.asarray(v) for k, v in vd.y.items()} if isinstance(vd.y, dict) else np.asarray(vd.y)
+    if vd.sample_weight is not None:
+        return (x, y, np.asarray(vd.sample_weight, dtype=np.float32))
+    return (x, y)
+
+
+def make(settings: Settings, spec: JobSpec) -> FitPlan:
+    """Load the job's data and lay out every fit argument as Keras takes it."""
+    fit = spec.fit
+    data = load(settings, spec.dataset)
+    x, y = preprocess(data.x_train, spec.dataset.scale), data.y_train
+    sample_weight: Any = None
+    if isinstance(fit.sample_weight, str):
+        sample_weight = data.weights[fit.sample_weight].astype(np.float32)
+    elif fit.sample_weight is not None:
+        sample_weight = np.asarray(fit.sample_weight, dtype=np.float32)
+    kwargs: dict[str, Any] = {
+        "epochs": fit.epochs,
+        "verbose": 2 if fit.verbose == "auto" else fit.verbose,
+        "validation_data": _validation(settings, spec, data),
+        "class_weight": fit.class_weight,
+        "initial_epoch": fit.initial_epoch,
+        "steps_per_epoch": fit.steps_per_epoch,
+        "validation_steps": fit.validation_steps,
+        "validation_batch_size": fit.validation_batch_size,
+        "validation_freq": fit.validation_freq,
+    }
+    test = None
+    if data.x_test is not None and data.y_test is not None:
+        test = (preprocess(data.x_test, spec.dataset.scale), data.y_test)
+    plan = FitPlan(x, y, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test)
+    if not fit.uses_pydataset:
+        kwargs.update(
+            batch_size=fit.batch_size, validation_split=fit.validation_split,
+            shuffle=fit.shuffle, sample_weight=sample_weight,
+        )  # fmt: skip
+        return plan
+    if fit.validation_split:  # as Keras does it: the last fraction, before any shuffling
+        at = math.floor(_length(x) * (1.0 - fit.validation_split))
+        head, tail = slice(0, at), slice(at, None)
+        val = (_take(x, tail), _take(y, tail))
+        kwargs["validation_data"] = val if sample_weight is None else (*val, sample_weight[tail])
+        x, y, sample_weight = _take(x, head), _take(y, head), _take(sample_weight, head)
+    options = {
+        k: v
+        for k, v in (
+            ("workers", fit.workers),
+            ("use_multiprocessing", fit.use_multiprocessing),
+            ("max_queue_size", fit.max_queue_size),
+        )
+        if v is not None
+    }
+    plan.dataset = ArrayDataset(
+        x, y, sample_weight, fit.batch_size, fit.shuffle, spec.seed, **options
+    )
+    plan.x, plan.y = plan.dataset, None
+    return plan

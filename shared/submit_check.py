@@ -1,0 +1,218 @@
+"""Checked at submit: the job's data exists and its model builds and compiles against it.
+
+Before a job is accepted, its model is built against the dataset's shapes, compiled, and called
+on two samples of zeros shaped like the data, its loss and metrics computed: a spec that cannot
+train is refused with Keras's own message and the spec field it came from. Keras is imported
+here only when a job is submitted, and nothing built is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from shared import datasets, model_json, uploads
+from shared.datasets import Layout
+from shared.errors import InvalidSpec
+from shared.models import User
+from shared.settings import Settings
+from shared.spec import DatasetRef, JobSpec, ValidationData
+
+
+def _refuse(field: str, message: str) -> InvalidSpec:
+    return InvalidSpec(
+        f"{field}: {message}",
+        details={"field": field, "errors": [{"field": field, "message": message}]},
+    )
+
+
+def layout(session: Session, owner: User, ref: DatasetRef, field: str) -> Layout:
+    """What the dataset a spec names holds; refused if it is unknown or not the owner's."""
+    if ref.id is not None:
+        return uploads.layout(uploads.for_job(session, owner, ref.id, f"{field}.id"))
+    assert ref.name is not None
+    return datasets.describe(ref.name).layout
+
+
+def _zeros(shapes: dict[str, tuple[tuple[int, ...], str]], n: int = 2) -> Any:
+    arrays = {k: np.zeros((n, *shape), dtype=dtype) for k, (shape, dtype) in shapes.items()}
+    return arrays[""] if set(arrays) == {""} else arrays
+
+
+def _check_data(session: Session, owner: User, spec: JobSpec, data: Layout) -> None:
+    fit = spec.fit
+    vd = fit.validation_data
+    if vd == "test" and data.n_test is None:
+        raise _refuse("fit.validation_data", f"dataset {spec.dataset.label} has no test split")
+    if isinstance(vd, ValidationData) and vd.dataset is not None:
+        other = layout(session, owner, vd.dataset, "fit.validation_data.dataset")
+        if vd.split == "test" and other.n_test is None:
+            raise _refuse("fit.validation_data.split", "that dataset has no test split")
+        if {k: v[0] for k, v in other.x.items()} != {k: v[0] for k, v in data.x.items()}:
+            raise _refuse("fit.validation_data.dataset", "its inputs differ from the training data")
+    if isinstance(vd, ValidationData) and vd.x is not None:
+        _check_inline(vd, data)
+    if isinstance(fit.sample_weight, str) and fit.sample_weight not in data.weights:
+        have = ", ".join(sorted(data.weights)) or "none"
+        raise _refuse(
+            "fit.sample_weight", f"the dataset has no array {fit.sample_weight!r} (it has: {have})"
+        )
+    if isinstance(fit.sample_weight, list) and len(fit.sample_weight) != data.n_train:
+        raise _refuse(
+            "fit.sample_weight",
+            f"{len(fit.sample_weight)} weights for {data.n_train} training samples; "
+            "give one weight per sample",
+        )
+
+
+def _named_arrays(value: Any, dtype: str) -> dict[str, np.ndarray]:
+    items = value.items() if isinstance(value, dict) else [("", value)]
+    return {k: np.asarray(v, dtype=dtype) for k, v in items}
+
+
+def _check_inline(vd: ValidationData, data: Layout) -> None:
+    try:
+        x, y = _named_arrays(vd.x, "float32"), _named_arrays(vd.y, "float64")
+    except (ValueError, TypeError) as exc:
+        raise _refuse("fit.validation_data", f"arrays of numbers of one shape: {exc}") from exc
+    for part, arrays, shapes in (("x", x, data.x), ("y", y, data.y)):
+        if set(arrays) != set(shapes):
+            raise _refuse(f"fit.validation_data.{part}", f"give the arrays {sorted(shapes)}")
+        for name, array in arrays.items():
+            if not np.all(np.isfinite(array)):
+                raise _refuse(f"fit.validation_data.{part}", "NaN or infinite values")
+            if array.ndim == 0 or tuple(array.shape[1:]) != tuple(shapes[name][0]):
+                raise _refuse(
+                    f"fit.validation_data.{part}",
+                    f"each sample must have shape {list(shapes[name][0])}; "
+                    f"got {list(array.shape[1:])}",
+                )
+    lengths: set[int] = {len(a) for a in (*x.values(), *y.values())}
+    if vd.sample_weight is not None:
+        lengths.add(len(vd.sample_weight))
+    if len(lengths) > 1:
+        raise _refuse("fit.validation_data", f"x, y and sample_weight lengths differ: {lengths}")
+
+
+def _check_inputs(spec: JobSpec, model: Any, data: Layout) -> None:
+    """A model.to_json() document's inputs must be the dataset's, by name and shape."""
+    document = spec.model.document
+    assert document is not None
+    declared = model_json.input_layers(document)
+    names = [t.name.split(":")[0] for t in model.inputs]
+    keys = list(data.x)
+    if keys == [""]:
+        if len(model.inputs) != 1:
+            raise _refuse(
+                "model.json", f"the model has {len(model.inputs)} inputs; the dataset one"
+            )
+        pairs = [(names[0], model.inputs[0], data.x[""][0])]
+    else:
+        missing = sorted(
+            set(model.input_names if hasattr(model, "input_names") else names) ^ set(keys)
+        )
+        if missing:
+            raise _refuse(
+                "model.json",
+                f"the model's inputs {sorted(names)} and the dataset's x arrays {sorted(keys)} "
+                "must have the same names",
+            )
+        pairs = [(n, t, data.x[n][0]) for n, t in zip(names, model.inputs, strict=True)]
+    for name, tensor, shape in pairs:
+        expected = tuple(tensor.shape[1:])
+        if len(expected) != len(shape) or any(
+            e is not None and e != s for e, s in zip(expected, shape, strict=False)
+        ):
+            index = declared.get(name, (None, None))[0]
+            field = (
+                f"model.json.config.layers[{index}].config.batch_shape"
+                if index is not None
+                else "model.json"
+            )
+            raise _refuse(
+                field,
+                f"the input {name!r} takes samples of shape {list(expected)}; "
+                f"the dataset's are {list(shape)}",
+            )
+
+
+def _check_outputs(spec: JobSpec, model: Any) -> None:
+    """Losses, loss weights and metrics given by output name must name the model's outputs."""
+    names = [t._keras_history[0].name for t in model.outputs]
+    c = spec.compile
+    given = {"loss": c.loss, "loss_weights": c.loss_weights, "metrics": c.metrics,
+             "weighted_metrics": c.weighted_metrics}  # fmt: skip
+    for field, value in given.items():
+        if isinstance(value, dict):
+            for key in value:
+                if key not in names:
+                    raise _refuse(
+                        f"compile.{field}.{key}",
+                        f"the model has no output {key!r}; its outputs are {names}",
+                    )
+
+
+def _check_class_weight(spec: JobSpec, model: Any) -> None:
+    weights = spec.fit.class_weight
+    if not weights:
+        return
+    if len(model.outputs) != 1:
+        raise _refuse("fit.class_weight", "class_weight is for single-output models (Keras)")
+    units = model.outputs[0].shape[-1] if model.outputs[0].shape else 1
+    classes = units if units and units > 1 else 2
+    unknown = sorted(k for k in weights if not 0 <= k < classes)
+    if unknown:
+        raise _refuse(
+            "fit.class_weight",
+            f"class {unknown[0]} does not exist: the model has {classes} classes "
+            f"(0 to {classes - 1})",
+        )
+
+
+def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> None:
+    """Refuse a job that cannot train, naming the spec field; accept only one that builds."""
+    if spec.fit.epochs > settings.max_epochs:
+        raise InvalidSpec(
+            f"fit.epochs is {spec.fit.epochs}; this server allows at most {settings.max_epochs}",
+            details={"field": "fit.epochs"},
+        )
+    data = layout(session, owner, spec.dataset, "dataset")
+    _check_data(session, owner, spec, data)
+    _build(spec, data)
+
+
+def _build(spec: JobSpec, data: Layout) -> None:
+    from shared import train_callbacks
+    from shared.keras_build import BuildError, build_model, compile_model
+
+    shapes = {k: v[0] for k, v in data.x.items()}
+    try:
+        model = build_model(spec, shapes[""] if set(shapes) == {""} else shapes)
+        if spec.model.document is not None:
+            _check_inputs(spec, model, data)
+        _check_class_weight(spec, model)
+        _check_outputs(spec, model)
+        compile_model(model, spec)
+        train_callbacks.make(spec.fit.callbacks)
+        x, y = _zeros(data.x), _zeros(data.y)
+        if isinstance(x, dict):
+            x = {k: v.astype("float32") for k, v in x.items()}
+        else:
+            x = x.astype("float32")
+        try:
+            y_pred = model(x, training=False)
+        except Exception as exc:
+            raise BuildError("model", exc) from exc
+        try:
+            model.compute_loss(x=x, y=y, y_pred=y_pred)
+        except Exception as exc:
+            field = "compile.loss_weights" if "loss_weights" in str(exc) else "compile.loss"
+            raise BuildError(field, exc) from exc
+        try:
+            model.compute_metrics(x, y, y_pred)
+        except Exception as exc:
+            raise BuildError("compile.metrics", exc) from exc
+    except BuildError as exc:
+        raise _refuse(exc.field, exc.reason) from exc

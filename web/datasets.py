@@ -1,0 +1,49 @@
+"""Datasets: upload an .npz, list, look up and delete your own."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+
+from shared import uploads
+from shared.errors import BadRequest
+from web.auth import current_user
+from web.extensions import db, settings
+
+bp = Blueprint("datasets", __name__)
+
+
+@bp.post("")
+def upload() -> ResponseReturnValue:
+    """A multipart upload (field ``file``, optional ``name``): checked, stored, 201."""
+    user = current_user()
+    file = request.files.get("file")
+    if file is None:
+        raise BadRequest("send the .npz as multipart form data in a field named 'file'")
+    name = request.form.get("name") or file.filename or "dataset"
+    session = db()
+    dataset = uploads.create(session, user, name, file.read(), settings())
+    session.commit()
+    return uploads.to_dict(dataset), 201, {"Location": f"/api/v1/datasets/{dataset.id}"}
+
+
+@bp.get("")
+def list_datasets() -> ResponseReturnValue:
+    """The caller's datasets, newest first."""
+    return {"datasets": [uploads.to_dict(d) for d in uploads.list_for(db(), current_user())]}
+
+
+@bp.get("/<dataset_id>")
+def get(dataset_id: str) -> ResponseReturnValue:
+    """One of the caller's datasets: shapes, dtypes, sample counts, content hash."""
+    return uploads.to_dict(uploads.get(db(), current_user(), dataset_id))
+
+
+@bp.delete("/<dataset_id>")
+def delete(dataset_id: str) -> ResponseReturnValue:
+    """Delete a dataset; 409 while a queued or running job uses it."""
+    user = current_user()
+    session = db()
+    uploads.delete(session, user, dataset_id, settings())
+    session.commit()
+    return "", 204
