@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import ErrorCode
 from shared.models import JobStatus
-from shared.spec import JobSpec
 
 
 class ErrorDetail(BaseModel):
@@ -78,7 +77,7 @@ class QueueInfo(BaseModel):
 class Job(JobSummary):
     """A job with its spec, per-epoch history and model; while queued, its place in the queue."""
 
-    spec: JobSpec
+    spec: dict[str, Any]  # the submitted JobSpec, as stored
     history: list[EpochRow]
     model: ModelFiles | None
     queue: QueueInfo | None = None

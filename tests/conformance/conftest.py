@@ -77,7 +77,7 @@ class Runner:
     def submit(self, spec: dict[str, Any]) -> Any:
         return self.client.post("/api/v1/jobs", json=spec, headers=self.headers)
 
-    def run(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def run(self, spec: dict[str, Any], expect: str = "succeeded") -> dict[str, Any]:
         from worker.training import run_job
 
         r = self.submit(spec)
@@ -85,7 +85,7 @@ class Runner:
         run_job(self.settings, r.get_json()["id"])
         job = self.client.get(f"/api/v1/jobs/{r.get_json()['id']}", headers=self.headers)
         body = job.get_json()
-        assert body["status"] == "succeeded", body["error"]
+        assert body["status"] == expect, body["error"]
         return body  # type: ignore[no-any-return]
 
     def model(self, job: dict[str, Any]) -> Any:
