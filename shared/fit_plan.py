@@ -76,6 +76,15 @@ class FitPlan:
     test: tuple[Any, Any] | None = None
     dataset: ArrayDataset | None = field(default=None, repr=False)
 
+    def steps_per_epoch(self, spec: JobSpec) -> int:
+        """Training steps in one epoch, as Keras will count them."""
+        if spec.fit.steps_per_epoch:
+            return spec.fit.steps_per_epoch
+        if self.dataset is not None:
+            return len(self.dataset)
+        n = _length(self.x) - math.floor(_length(self.x) * spec.fit.validation_split)
+        return max(1, math.ceil(n / spec.fit.batch_size))
+
 
 def load(settings: Settings, ref: DatasetRef) -> datasets.Splits:
     """A dataset's arrays: a built-in one by name, an uploaded one by id."""

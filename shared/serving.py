@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,38 @@ from shared.errors import InvalidInput
 from shared.keras_build import preprocess
 
 
-class ModelCache:
-    """Loaded models by file and checksum, least recently used evicted first."""
+@dataclass
+class Served:
+    """A loaded model, the lock to call it under, and its compiled call (made on first use)."""
 
-    def __init__(self, capacity: int = 8) -> None:
-        self.capacity = capacity
-        self._models: OrderedDict[tuple[str, str], tuple[Any, threading.Lock]] = OrderedDict()
+    model: Any
+    size_bytes: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _call: Any = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``model(x, training=False)``, as one compiled graph: no per-call Python layer walk."""
+        with self.lock:
+            if self._call is None:
+                import tensorflow as tf
+
+                signature = tf.TensorSpec([None, *self.model.inputs[0].shape[1:]], tf.float32)
+                self._call = tf.function(
+                    lambda t: self.model(t, training=False), input_signature=[signature]
+                )
+            return np.asarray(self._call(x))
+
+
+class ModelCache:
+    """Loaded models by file and checksum; least recently used evicted past a size budget."""
+
+    def __init__(self, budget_bytes: int = 512 * 1024 * 1024) -> None:
+        self.budget_bytes = budget_bytes
+        self._models: OrderedDict[tuple[str, str], Served] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path, sha256: str) -> tuple[Any, threading.Lock]:
-        """The model stored at path (loaded on first use) and a lock to call it under."""
+    def get(self, path: Path, sha256: str) -> Served:
+        """The model stored at path, loaded on first use."""
         key = (str(path), sha256)
         with self._lock:
             if key in self._models:
@@ -30,12 +53,18 @@ class ModelCache:
                 return self._models[key]
         import keras
 
-        entry = (keras.models.load_model(path), threading.Lock())
+        # Its file size stands for its memory: the weights are most of both.
+        entry = Served(keras.models.load_model(path), path.stat().st_size)
         with self._lock:
             self._models[key] = entry
-            while len(self._models) > self.capacity:
+            while len(self._models) > 1 and self.size_bytes > self.budget_bytes:
                 self._models.popitem(last=False)
         return entry
+
+    @property
+    def size_bytes(self) -> int:
+        """What the cached models take, by their files' sizes."""
+        return sum(m.size_bytes for m in self._models.values())
 
 
 def _ends_in_softmax(model: Any) -> bool:
@@ -49,9 +78,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> list[dict[str, Any]]:
+def predict(served: Served, instances: Any, scale: float) -> list[dict[str, Any]]:
     """Per instance: logits, softmax probabilities and the predicted class."""
-
+    model = served.model
     try:
         x = preprocess(np.asarray(instances), scale)
     except (ValueError, TypeError) as exc:
@@ -76,8 +105,7 @@ def predict(model: Any, lock: threading.Lock, instances: Any, scale: float) -> l
         raise InvalidInput(
             "instances contain NaN or infinite values", details={"field": "instances"}
         )
-    with lock:
-        outputs = model(x, training=False)
+    outputs = served(x)
     if _ends_in_softmax(model):
         probabilities = np.asarray(outputs, dtype=np.float32)
         logits = np.log(np.clip(probabilities, 1e-30, None))

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     web_workers: int = 2
     web_threads: int = 8
     worker_concurrency: int = 1
+    worker_spare: int = Field(
+        default=1, ge=0, description="Worker processes kept warm beyond the training slots."
+    )
+    model_cache_mb: int = Field(default=512, ge=1, description="Loaded models per API process.")
+    auto_steps_per_execution: int = Field(
+        default=32, ge=1, description="steps_per_execution when a spec leaves it unset; 1: off."
+    )
     worker_slots: int = Field(
         default=0, ge=0, description="Training jobs at once on all workers; 0: worker_concurrency."
     )

@@ -98,7 +98,10 @@ def run() -> int:
             f"--workers {settings.web_workers} --threads {settings.web_threads} --timeout 120"
         ).split(), "--control-socket", str(state / "gunicorn.ctl")],
         "worker": [py, "-m", "celery", "-A", "worker", "worker", *(
-            f"--queues celery --concurrency {settings.worker_concurrency} --loglevel INFO"
+            # One spare process: it has loaded TensorFlow while the others train, so the next
+            # job starts at once although each job gets a fresh process.
+            f"--queues celery --concurrency {settings.worker_concurrency + settings.worker_spare} "
+            "--loglevel INFO"
         ).split(), "--hostname", "train@%h"],
         "periodic": [py, "-m", "celery", "-A", "worker", "worker", *(
             "--queues trainq.periodic --pool solo --beat --loglevel INFO"

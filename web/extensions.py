@@ -18,7 +18,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["trainq"] = {
         "settings": settings,
         "sessions": session_factory(settings.database_url),
-        "models": ModelCache(),
+        "models": ModelCache(settings.model_cache_mb * 1024 * 1024),
         "queue": JobQueue(settings),
     }
     app.teardown_appcontext(_close_session)

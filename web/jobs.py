@@ -150,9 +150,9 @@ def predict(job_id: str) -> ResponseReturnValue:
             f"at most {settings().max_predict_instances} instances per request",
             details={"field": "instances"},
         )
-    model, lock = models().get(path, artifact.sha256)
+    served = models().get(path, artifact.sha256)
     scale = float(job.spec["dataset"].get("scale", 1.0))
-    return {"job_id": job.id, "predictions": serving.predict(model, lock, parsed.instances, scale)}
+    return {"job_id": job.id, "predictions": serving.predict(served, parsed.instances, scale)}
 
 
 @bp.get("/<job_id>/model")

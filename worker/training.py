@@ -12,7 +12,7 @@ import keras
 
 from shared import artifacts, fit_plan, lifecycle
 from shared.db import session_scope
-from shared.keras_build import build_model, compile_model
+from shared.keras_build import auto_steps_per_execution, build_model, compile_model
 from shared.models import Job
 from shared.settings import Settings
 from shared.spec import JobSpec
@@ -52,7 +52,11 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
         keras.utils.set_random_seed(spec.seed)
     plan = fit_plan.make(settings, spec)
     model = build_model(spec, plan.input_shapes)
-    compile_model(model, spec)
+    steps = auto_steps_per_execution(
+        spec, plan.steps_per_epoch(spec), settings.auto_steps_per_execution
+    )
+    compile_model(model, spec, steps_per_execution=steps)
+    log.info("job_id=%s steps_per_execution=%d", job_id, steps)
     with Watch(settings, job_id, spec) as watch:
         model.fit(
             plan.x,
