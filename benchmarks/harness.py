@@ -84,13 +84,14 @@ def service(users: int = 1, keras_home: bool = False, **env: str) -> Iterator[Be
             with session_scope(db_url) as s:
                 for i in range(users):
                     tokens.append(issue_token(s, create_user(s, f"bench{i}")))
-            svc = Service(db_url, redis_url, root)
+            # As `trainq up` runs it: one training slot, one spare warm process.
+            svc = Service(db_url, redis_url, root, TRAINQ_WORKER_SLOTS="1")
             if keras_home:
                 svc.env["KERAS_HOME"] = str(keras_home_with_fashion_mnist(root / "keras"))
             svc.env.update(env)
             try:
                 svc.start_web()
-                svc.start_worker()
+                svc.start_worker(concurrency=2)
                 bench = Bench(svc, tokens)
                 _warm(bench)
                 yield bench

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from shared.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from shared.models import ApiToken, Role, User, utcnow
@@ -51,7 +51,11 @@ def issue_token(session: Session, user: User, expires_at: datetime | None = None
 
 def authenticate_token(session: Session, token: str) -> ApiToken:
     """The live token row for a bearer token (its user at .user), or Unauthorized."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token))
+        .options(joinedload(ApiToken.user))  # one query for the token and its user
+    )
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the token is not valid")
     if row.expires_at is not None and row.expires_at <= utcnow():

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from shared import submit_check
 from shared.errors import NotFound
@@ -33,13 +33,21 @@ def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings)
     return job
 
 
-def get_job(session: Session, owner: User, job_id: str, *, history: bool = True) -> Job:
+def get_job(
+    session: Session, owner: User, job_id: str, *, history: bool = True, artifacts: bool = False
+) -> Job:
     """The caller's job by id; another user's job is reported as not found."""
-    return get_job_for(session, owner, job_id, history=history)
+    return get_job_for(session, owner, job_id, history=history, artifacts=artifacts)
 
 
 def get_job_for(
-    session: Session, user: User, job_id: str, *, admin_ok: bool = False, history: bool = True
+    session: Session,
+    user: User,
+    job_id: str,
+    *,
+    admin_ok: bool = False,
+    history: bool = True,
+    artifacts: bool = False,
 ) -> Job:
     """A job the user may act on: their own, or anyone's for an administrator when admin_ok.
 
@@ -50,7 +58,9 @@ def get_job_for(
         query = query.where(Job.owner_id == user.id)
     if history:
         query = query.options(selectinload(Job.epochs), selectinload(Job.artifacts))
-    job = session.scalar(query)
+    elif artifacts:  # only the model files (predict, download): in the same query
+        query = query.options(joinedload(Job.artifacts))
+    job = session.execute(query).unique().scalar_one_or_none()
     if job is None:
         raise NotFound(f"no job {job_id!r}")
     return job

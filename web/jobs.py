@@ -106,7 +106,7 @@ def cancel(job_id: str) -> ResponseReturnValue:
 
 
 def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
-    job = jobs.get_job(db(), current_user(), job_id, history=False)
+    job = jobs.get_job(db(), current_user(), job_id, history=False, artifacts=True)
     # A cancelled job keeps the model of its last finished epoch, if one finished.
     if job.status == JobStatus.cancelled and not job.artifacts:
         raise Conflict(

@@ -18,7 +18,7 @@ from tests.support import Service, wait_until
 from trainq.server import migrate
 
 pytestmark = pytest.mark.timeout(600)
-USERS, JOBS = 3, 4
+USERS, JOBS = 3, 10
 
 
 @pytest.fixture
