@@ -234,7 +234,10 @@ def auto_steps_per_execution(spec: JobSpec, steps_per_epoch: int, choice: int) -
         or any(cb.class_name in EVERY_BATCH for cb in spec.fit.callbacks)
     ):
         return 1
-    return max(1, min(choice, steps_per_epoch))
+    # Never more steps in one call than an epoch, or a validation pass limited by
+    # validation_steps, has: Keras would run past those limits.
+    limit = min(steps_per_epoch, spec.fit.validation_steps or steps_per_epoch)
+    return max(1, min(choice, limit))
 
 
 def compile_model(model: Any, spec: JobSpec, steps_per_execution: int | None = None) -> None:

@@ -25,7 +25,7 @@ USERS, JOBS = 3, 10
 def stack(tmp_path: Path, redis_url: str) -> Iterator[Service]:
     db_url = f"sqlite:///{tmp_path / 'trainq.db'}"
     migrate(db_url)
-    broker = redis_url.rsplit("/", 1)[0] + "/6"
+    broker = redis_url.rsplit("/", 1)[0] + "/8"
     import redis
 
     redis.Redis.from_url(broker).flushdb()

@@ -63,4 +63,5 @@ def test_the_service_chooses_only_where_nothing_needs_every_batch() -> None:
     assert choice(fit__callbacks=[{"class_name": "EarlyStopping", "config": {}}]) == 32
     spec = JobSpec.model_validate(quickstart())
     assert auto_steps_per_execution(spec, 5, 32) == 5  # never more than an epoch's steps
+    assert choice(fit__validation_steps=2) == 2  # nor than a limited validation pass
     assert auto_steps_per_execution(spec, 141, 1) == 1  # TRAINQ_AUTO_STEPS_PER_EXECUTION=1: off
