@@ -114,7 +114,7 @@ def test_sample_weight_inline_and_from_the_upload(runner: Runner, toy_id: str) -
     assert history(inline)[0] != pytest.approx(plain_keras({})[0], abs=1e-3)
 
 
-@pytest.mark.parametrize("multiprocessing", [False, True])
+@pytest.mark.parametrize("multiprocessing", [False])
 def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiprocessing: bool) -> None:
     from shared import fit_plan
     from shared.spec import JobSpec
@@ -147,3 +147,11 @@ def test_two_worker_threads_serve_the_batches(runner: Runner, toy_id: str) -> No
     workers = plan.dataset.threads - {"MainThread"}
     assert len(workers) == 2, plan.dataset.threads
     keras.backend.clear_session()
+
+
+def test_forked_data_workers_are_refused_at_submit(runner: Runner, toy_id: str) -> None:
+    response = runner.submit(mlp_spec(toy_id, workers=2, use_multiprocessing=True))
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["details"]["errors"][0]["field"] == "fit.use_multiprocessing"
+    assert "threads" in error["message"]
