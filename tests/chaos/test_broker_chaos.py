@@ -59,9 +59,9 @@ def test_api_killed_after_commit_before_send_loses_no_job(stack: Stack) -> None:
         client.join(30)
         assert "error" in outcome, "the API answered before it was killed"
         [job_id] = job_ids
-        assert stack.job(job_id).sent_at is None  # it never reached the broker
-
-        job = stack.wait_finished(job_id)  # the reconciler sends it
+        # The API died before it handed the job out; the periodic dispatcher (on the real
+        # broker) hands it out instead, perhaps already while the API hung.
+        job = stack.wait_finished(job_id)
         assert job.status == JobStatus.succeeded, job.error
         assert (job.attempt, [e.epoch for e in job.epochs]) == (1, [1])
         assert stack.unfinished() == []
