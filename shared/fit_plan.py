@@ -3,11 +3,17 @@
 Imports Keras; the worker imports it, the web does not. ``workers``, ``use_multiprocessing`` and
 ``max_queue_size`` left Model.fit in Keras 3: when a spec gives any of them the arrays are served
 through ``ArrayDataset``, a ``keras.utils.PyDataset`` that passes them on to Keras.
+
+With ``use_multiprocessing`` Keras starts its data worker processes through Python's default
+start method. Forked from a process that is running TensorFlow, such a worker can deadlock (and
+with it the exit of the process that forked it), so the worker switches that method to a fork
+server that has imported this module and run nothing: its forks are clean and start at once.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +68,13 @@ class ArrayDataset(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self.order = self._rng.permutation(self.n)
+
+
+def clean_worker_processes() -> None:
+    """Have Keras's data worker processes forked by a fork server, not by this process."""
+    if multiprocessing.get_start_method(allow_none=True) != "forkserver":
+        multiprocessing.set_forkserver_preload([__name__])  # ArrayDataset unpickles at once
+        multiprocessing.set_start_method("forkserver", force=True)
 
 
 @dataclass
@@ -166,6 +179,8 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
         )
         if v is not None
     }
+    if fit.use_multiprocessing:
+        clean_worker_processes()
     plan.dataset = ArrayDataset(
         x, y, sample_weight, fit.batch_size, fit.shuffle, spec.seed, **options
     )

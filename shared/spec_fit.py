@@ -137,18 +137,6 @@ class FitSpec(Strict):
             )
         return value
 
-    @field_validator("use_multiprocessing")
-    @classmethod
-    def _no_forked_workers(cls, value: bool | None) -> bool | None:
-        # Keras forks its PyDataset workers from the training process, which has started
-        # TensorFlow by then: such a fork can hang, and with it the worker process's exit.
-        if value:
-            raise ValueError(
-                "use_multiprocessing: true is not supported: data workers forked from a process "
-                "running TensorFlow can hang; use workers (threads) and max_queue_size"
-            )
-        return value
-
     @field_validator("validation_data")
     @classmethod
     def _one_validation(cls, value: Any, info: ValidationInfo) -> Any:

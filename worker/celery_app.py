@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 from typing import Any
@@ -18,6 +19,7 @@ from shared.settings import get_settings
 log = logging.getLogger(__name__)
 settings = get_settings()
 PERIODIC_QUEUE = "trainq.periodic"
+_STDLIB_MAIN = multiprocessing.current_process()  # taken in the worker's main process
 
 app = Celery("trainq", broker=settings.redis_url, include=["worker.tasks", "worker.periodic"])
 app.conf.update(
@@ -51,6 +53,11 @@ def tf_threads() -> int:
 def _warm_child(**_: Any) -> None:
     """In each fresh child: new DB connections, then TensorFlow loaded before the job comes."""
     dispose_all()
+    # Billiard makes each pool child the standard library's current process too: a daemonic
+    # one, from which multiprocessing starts no process. Keras's data worker processes
+    # (use_multiprocessing; started through a fork server by shared.fit_plan, ended with each
+    # epoch) need to start, so to the standard library this child is its parent's main process.
+    multiprocessing.process._current_process = _STDLIB_MAIN  # type: ignore[attr-defined]
     if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing
         return
     import tensorflow as tf

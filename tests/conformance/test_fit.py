@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import queue
 from typing import Any
 
 import numpy as np
@@ -114,7 +116,20 @@ def test_sample_weight_inline_and_from_the_upload(runner: Runner, toy_id: str) -
     assert history(inline)[0] != pytest.approx(plain_keras({})[0], abs=1e-3)
 
 
-@pytest.mark.parametrize("multiprocessing", [False])
+def _keras_worker_pids() -> list[int]:
+    """Process ids Keras's data worker processes reported at start (its own id queue)."""
+    from keras.src.trainers.data_adapters import py_dataset_adapter
+
+    pids: list[int] = []
+    while py_dataset_adapter._WORKER_ID_QUEUE is not None:
+        try:
+            pids.append(py_dataset_adapter._WORKER_ID_QUEUE.get(timeout=0.5))
+        except queue.Empty:
+            break
+    return pids
+
+
+@pytest.mark.parametrize("multiprocessing", [False, True])
 def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiprocessing: bool) -> None:
     from shared import fit_plan
     from shared.spec import JobSpec
@@ -125,9 +140,21 @@ def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiproces
     assert plan.dataset is not None and plan.x is plan.dataset
     data = plan.dataset
     assert (data.workers, data.use_multiprocessing, data.max_queue_size) == (2, multiprocessing, 3)
+    _keras_worker_pids()  # nothing left over from earlier tests
     job = runner.run(spec)
     assert [h["epoch"] for h in job["history"]] == [1, 2]
     assert _iterations(runner, job) == 2 * math.ceil(N / 16)
+    pids = _keras_worker_pids()
+    if multiprocessing:  # two worker processes an epoch, none of them this one
+        assert len(pids) == 4 and os.getpid() not in pids, pids
+    else:
+        assert pids == []
+
+
+def test_worker_processes_train_as_worker_threads_do(runner: Runner, toy_id: str) -> None:
+    threads = runner.run(mlp_spec(toy_id, workers=2, use_multiprocessing=False))
+    processes = runner.run(mlp_spec(toy_id, workers=2, use_multiprocessing=True))
+    np.testing.assert_allclose(history(processes), history(threads), atol=1e-6)
 
 
 def test_two_worker_threads_serve_the_batches(runner: Runner, toy_id: str) -> None:
@@ -147,11 +174,3 @@ def test_two_worker_threads_serve_the_batches(runner: Runner, toy_id: str) -> No
     workers = plan.dataset.threads - {"MainThread"}
     assert len(workers) == 2, plan.dataset.threads
     keras.backend.clear_session()
-
-
-def test_forked_data_workers_are_refused_at_submit(runner: Runner, toy_id: str) -> None:
-    response = runner.submit(mlp_spec(toy_id, workers=2, use_multiprocessing=True))
-    assert response.status_code == 422
-    error = response.get_json()["error"]
-    assert error["details"]["errors"][0]["field"] == "fit.use_multiprocessing"
-    assert "threads" in error["message"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conformance.conftest import npz
+from tests.conformance.conftest import history, mlp_spec, npz, toy
 from tests.conformance.test_models import two_output_data, two_output_spec
 from tests.integration.conftest import Live
 from tests.specs import quickstart
@@ -78,3 +78,15 @@ def test_epochs_equal_a_plain_keras_script(live: Live) -> None:
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         ours = [h["metrics"][key] for h in job["history"]]
         assert ours == pytest.approx(plain[key], abs=1e-6), key
+
+
+def test_data_worker_processes_in_a_celery_worker(live: Live) -> None:
+    # Keras's data worker processes, started from a Celery worker process: the job trains, that
+    # process exits as usual, and the next job (here the same with threads) trains the same.
+    dataset_id = _upload(live, npz(x_train=toy()[0], y_train=toy()[1]))
+    fit = {"workers": 2, "max_queue_size": 3}
+    processes = live.wait(live.submit(mlp_spec(dataset_id, use_multiprocessing=True, **fit))["id"])
+    assert processes["status"] == "succeeded", processes["error"]
+    threads = live.wait(live.submit(mlp_spec(dataset_id, use_multiprocessing=False, **fit))["id"])
+    assert threads["status"] == "succeeded", threads["error"]
+    assert history(processes) == pytest.approx(history(threads), abs=1e-6)
