@@ -4,7 +4,9 @@ The ``events`` table is the record: each status change and each finished epoch a
 numbered ``seq`` = 1, 2, 3 ... per job, in the same transaction as the change itself, so a
 reader never sees a change without its event nor an event without its change. After the
 commit a Redis message on ``trainq:events:<job_id>`` wakes whoever streams the job; Redis
-pub/sub may lose messages, so a stream also re-reads the table every second or so.
+pub/sub may lose messages, so a stream also re-reads the table every second or so. The same
+round trip gives the job a new version stamp (``shared.stamps``), which tells the API processes
+that what they keep of the job's status is out of date.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import redis
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from shared.models import Event, Job, utcnow
+from shared import stamps
+from shared.models import ApiToken, Event, Job, User, utcnow
 
 log = logging.getLogger(__name__)
 
 STATUS = "status"
 EPOCH = "epoch"
 _PENDING = "trainq_events"
+_AUTH_CHANGED = "trainq_auth_changed"
 _redis_url: str | None = None
 _clients: dict[str, redis.Redis] = {}
 
@@ -74,7 +78,8 @@ def to_dict(row: Event) -> dict[str, Any]:
     }
 
 
-def _client() -> redis.Redis | None:
+def redis_client() -> redis.Redis:
+    """The Redis client of this process for events and stamps."""
     url = _redis_url
     if url is None:
         from shared.settings import get_settings
@@ -88,15 +93,23 @@ def _client() -> redis.Redis | None:
 
 
 def announce(job_ids: set[str]) -> None:
-    """Wake the streams of these jobs; a lost message only delays them."""
+    """Wake the streams of these jobs and restamp them; a lost message only delays a stream."""
     try:
-        client = _client()
-        if client is None:
-            return
+        pipe = redis_client().pipeline(transaction=False)
         for job_id in job_ids:
-            client.publish(channel(job_id), "1")
+            stamps.restamp_job(pipe, job_id)
+            pipe.publish(channel(job_id), "1")
+        pipe.execute()
     except redis.RedisError as exc:
         log.debug("could not announce events of %s: %s", sorted(job_ids), exc)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: Any) -> None:
+    # A changed or deleted user or token (disabled, revoked ...) outdates what any process
+    # keeps of who a token is; a new one outdates nothing.
+    if any(isinstance(o, (User, ApiToken)) for o in (*session.dirty, *session.deleted)):
+        session.info[_AUTH_CHANGED] = True
 
 
 @event.listens_for(Session, "after_commit")
@@ -104,8 +117,14 @@ def _after_commit(session: Session) -> None:
     job_ids = session.info.pop(_PENDING, None)
     if job_ids:
         announce(job_ids)
+    if session.info.pop(_AUTH_CHANGED, None):
+        try:
+            stamps.restamp_auth(redis_client())
+        except redis.RedisError as exc:  # what is kept still expires after stamps.MAX_AGE
+            log.warning("could not restamp users and tokens: %s", exc)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_AUTH_CHANGED, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -94,7 +94,20 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def progress(job: Job, now: datetime | None = None) -> dict[str, Any]:
+class Progressing(Protocol):
+    """What a job's progress is computed from (a Job, or a copy of these fields)."""
+
+    @property
+    def status(self) -> JobStatus: ...
+    @property
+    def epochs_done(self) -> int: ...
+    @property
+    def epochs_total(self) -> int: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+
+
+def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
     """Epoch k of n, percent done, and an ETA from the mean epoch time so far."""
     now = now or utcnow()
     done, total = job.epochs_done, job.epochs_total

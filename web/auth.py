@@ -10,17 +10,22 @@ from shared.models import ApiToken, User
 from web.extensions import db
 
 
-def current_token() -> ApiToken:
-    """The live token the request carries (its user at .user); 401 without a valid one."""
-    if "token" in g:
-        return g.token
+def bearer() -> str:
+    """The token the request's Authorization header carries (not yet checked); 401 without one."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header; send 'Authorization: Bearer <token>'")
-    g.token = authenticate_token(db(), token.strip())
+    return token.strip()
+
+
+def current_token() -> ApiToken:
+    """The live token the request carries (its user at .user); 401 without a valid one."""
+    if "token" in g:
+        return g.token
+    g.token = authenticate_token(db(), bearer())
     return g.token
 
 

@@ -1,4 +1,4 @@
-"""Per-app resources: settings, a database session per request, the model cache, the queue."""
+"""Per-app resources: settings, a database session per request, the caches, the job queue."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from shared.db import session_factory
 from shared.serving import ModelCache
 from shared.settings import Settings
 from web.queue import JobQueue
+from web.status_cache import StatusCache
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -20,6 +21,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         "sessions": session_factory(settings.database_url),
         "models": ModelCache(settings.model_cache_mb * 1024 * 1024),
         "queue": JobQueue(settings),
+        "status": StatusCache(),
     }
     app.teardown_appcontext(_close_session)
 
@@ -43,6 +45,11 @@ def db() -> Session:
 def models() -> ModelCache:
     """Loaded models of this process."""
     return _state()["models"]
+
+
+def status_cache() -> StatusCache:
+    """Status responses of running and finished jobs kept by this process."""
+    return _state()["status"]
 
 
 def queue() -> JobQueue:

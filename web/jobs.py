@@ -12,8 +12,8 @@ from shared import artifacts, dispatch, jobs, lifecycle, quotas, serving
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.models import JobStatus, Role
 from shared.spec import JobSpec
-from web.auth import current_user
-from web.extensions import db, models, queue, settings
+from web.auth import bearer, current_token, current_user
+from web.extensions import db, models, queue, settings, status_cache
 
 bp = Blueprint("jobs", __name__)
 
@@ -89,8 +89,15 @@ def list_jobs() -> ResponseReturnValue:
 @bp.get("/<job_id>")
 def get(job_id: str) -> ResponseReturnValue:
     """Status, progress (epoch k of n, percent, ETA), history, error; while queued, its place."""
+    token, cache = bearer(), status_cache()
+    read_stamps = cache.stamps(job_id)  # before the database is read
+    kept = cache.get(token, job_id, read_stamps)
+    if kept is not None:
+        return kept
     job = jobs.get_job(db(), current_user(), job_id)
-    return jobs.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
+    body = jobs.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
+    cache.put(token, job, body, read_stamps, current_token().expires_at)
+    return body
 
 
 @bp.post("/<job_id>/cancel")
