@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     worker_spare: int = Field(
         default=1, ge=0, description="Worker processes kept warm beyond the training slots."
     )
+    worker_jobs_per_child: int = Field(
+        default=50, ge=1, description="Jobs a worker process trains before a fresh one replaces it."
+    )
+    worker_max_memory_mb: int = Field(
+        default=3072,
+        ge=0,
+        description="MB above which a worker process is replaced after a job; 0: never.",
+    )
     model_cache_mb: int = Field(default=512, ge=1, description="Loaded models per API process.")
     auto_steps_per_execution: int = Field(
         default=32, ge=1, description="steps_per_execution when a spec leaves it unset; 1: off."

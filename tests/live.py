@@ -51,9 +51,9 @@ class Live:
 
 
 @contextmanager
-def running(db_url: str, broker: str, var_dir: Path) -> Iterator[Live]:
+def running(db_url: str, broker: str, var_dir: Path, **env: str) -> Iterator[Live]:
     """gunicorn and a Celery worker on a migrated database, with users alice and bob."""
-    service = Service(db_url, broker, var_dir)
+    service = Service(db_url, broker, var_dir, **env)
     try:
         service.start_web()
         service.start_worker()
@@ -66,9 +66,9 @@ def running(db_url: str, broker: str, var_dir: Path) -> Iterator[Live]:
 
 
 @contextmanager
-def sqlite_service(var_dir: Path, redis_url: str, db_number: int) -> Iterator[Live]:
+def sqlite_service(var_dir: Path, redis_url: str, db_number: int, **env: str) -> Iterator[Live]:
     """The service on a fresh SQLite file, on its own database number of the test Redis."""
     db_url = f"sqlite:///{var_dir / 'trainq.db'}"
     migrate(db_url)
-    with running(db_url, redis_url.rsplit("/", 1)[0] + f"/{db_number}", var_dir) as live:
+    with running(db_url, redis_url.rsplit("/", 1)[0] + f"/{db_number}", var_dir, **env) as live:
         yield live

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from shared.datasets import load
 from shared.db import session_scope
-from shared.models import EpochRecord, Job
+from shared.models import EpochRecord
 from tests.integration.conftest import Live
 from tests.specs import quickstart
 
@@ -140,12 +140,3 @@ def test_another_users_job_is_not_found(live: Live, finished: dict[str, Any]) ->
         assert r.json()["error"]["code"] == "not_found"
     listed = requests.get(f"{live.url}/api/v1/jobs", headers=live.bob).json()
     assert listed["total"] == 0
-
-
-def test_each_job_runs_in_a_fresh_worker_process(live: Live, finished: dict[str, Any]) -> None:
-    # Memory can't grow from job to job: every job gets a new child process.
-    second = live.wait(live.submit(quickstart(epochs=1))["id"])
-    assert second["status"] == "succeeded"
-    with session_scope(live.db_url) as s:
-        workers = {s.get(Job, j).worker for j in (finished["job"]["id"], second["id"])}  # type: ignore[union-attr]
-    assert len(workers) == 2 and None not in workers
