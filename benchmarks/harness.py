@@ -15,6 +15,7 @@ import requests
 
 from shared.auth import create_user, issue_token
 from shared.db import session_scope
+from shared.settings import Settings
 from tests.support import Service, redis_server, wait_until
 from trainq.server import migrate
 
@@ -90,7 +91,8 @@ def service(users: int = 1, keras_home: bool = False, **env: str) -> Iterator[Be
                 svc.env["KERAS_HOME"] = str(keras_home_with_fashion_mnist(root / "keras"))
             svc.env.update(env)
             try:
-                svc.start_web()
+                defaults = Settings()  # gunicorn as `trainq up` starts it
+                svc.start_web(defaults.web_workers, defaults.web_threads)
                 svc.start_worker(concurrency=2)
                 bench = Bench(svc, tokens)
                 _warm(bench)

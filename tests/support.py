@@ -121,10 +121,11 @@ class Service:
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
 
-    def start_web(self) -> None:
+    def start_web(self, workers: int = 1, threads: int = 4) -> None:
         """gunicorn with threaded workers, as `trainq up` runs it."""
         self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-                            "--worker-class", "gthread", "--workers", "1", "--threads", "4",
+                            "--worker-class", "gthread", "--workers", str(workers),
+                            "--threads", str(threads),
                             "--timeout", "120", "--no-control-socket"])  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
