@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -229,6 +230,14 @@ def mark_sent(url: str, job_id: str) -> None:
     """Remember when the job was last handed to the broker."""
     with session_scope(url) as s:
         s.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow()))
+
+
+def send(url: str, job_id: str, publish: Callable[[str], bool]) -> bool:
+    """Hand a job to the broker, then record when; False (nothing recorded) if it is down."""
+    if not publish(job_id):
+        return False
+    mark_sent(url, job_id)
+    return True
 
 
 TRAIN_TASK = "trainq.train"

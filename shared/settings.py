@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     port: int = 8000
     web_workers: int = 2
     web_threads: int = 8
+    web_nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="CPU niceness of the API processes `trainq up` starts; training goes first.",
+    )
     worker_concurrency: int = 1
     worker_spare: int = Field(
         default=1, ge=0, description="Worker processes kept warm beyond the training slots."

@@ -112,21 +112,21 @@ class Service:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], nice: int = 0) -> None:
         log = self.var_dir / f"{name}.log"
         self.logs[name] = log
         with log.open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=out,
-                stderr=subprocess.STDOUT,
+                [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", *args],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
-    def start_web(self, workers: int = 1, threads: int = 4) -> None:
+    def start_web(self, workers: int = 1, threads: int = 4, nice: int = 0) -> None:
         """gunicorn with threaded workers, as `trainq up` runs it."""
         self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
                             "--worker-class", "gthread", "--workers", str(workers),
                             "--threads", str(threads),
-                            "--timeout", "120", "--no-control-socket"])  # fmt: skip
+                            "--timeout", "120", "--no-control-socket"], nice)  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
     def start_worker(self, concurrency: int = 1) -> None:

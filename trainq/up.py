@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -62,6 +63,17 @@ def _start_redis(url: str, var_dir: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"redis-server did not answer on port {port}")
 
 
+def _niceness(value: int) -> Callable[[], None] | None:
+    """What a child runs before it starts: lower its CPU priority by `value`, if any."""
+    if not value:
+        return None
+
+    def lower() -> None:
+        os.nice(value)
+
+    return lower
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex((host, port)) != 0
@@ -111,7 +123,12 @@ def run() -> int:
         child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
         if name == "web":
             child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
-        procs[name] = subprocess.Popen(cmd, env=child_env, cwd=server.ROOT, start_new_session=True)
+        procs[name] = subprocess.Popen(
+            cmd, env=child_env, cwd=server.ROOT, start_new_session=True,
+            # The API yields the cores to training: a status poll waits a moment when both are
+            # busy, a training epoch does not wait for the polls.
+            preexec_fn=_niceness(settings.web_nice if name == "web" else 0),
+        )  # fmt: skip
 
     url = f"http://{settings.host}:{settings.port}"
     print(f"\ntrainq is starting at {url}  (web, worker and periodic jobs; Ctrl-C stops all)")

@@ -22,10 +22,7 @@ class JobQueue:
 
     def send(self, job_id: str) -> bool:
         """Publish a job and record when; False if the broker is down (the job stays queued)."""
-        if not self.publish(job_id):
-            return False
-        lifecycle.mark_sent(self.settings.database_url, job_id)
-        return True
+        return lifecycle.send(self.settings.database_url, job_id, self.publish)
 
     def publish(self, job_id: str) -> bool:
         """Hand a job to the broker; the task id is the job id. False if the broker is down."""

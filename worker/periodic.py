@@ -43,10 +43,7 @@ def publish(job_id: str) -> bool:
 
 def send(job_id: str) -> bool:
     """Publish a job again and record when."""
-    if not publish(job_id):
-        return False
-    lifecycle.mark_sent(get_settings().database_url, job_id)
-    return True
+    return lifecycle.send(get_settings().database_url, job_id, publish)
 
 
 def reconcile_once(settings: Settings, send: Callable[[str], bool]) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -36,6 +37,12 @@ def counted() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(Engine, "before_cursor_execute", note)
+
+
+@pytest.fixture(autouse=True)
+def stamps_read_every_poll(app: Flask) -> None:
+    """Each poll reads the stamps, so that a change must show at the very next one."""
+    app.extensions["trainq"]["status"].reuse_seconds = 0.0
 
 
 def poll(client: FlaskClient, job_id: str, headers: dict[str, str]) -> tuple[Any, list[str]]:
@@ -65,7 +72,8 @@ def test_a_running_job_is_read_once_until_it_changes(
     first, statements = poll(client, job_id, headers)
     assert first.json["status"] == "running" and statements
     again, statements = poll(client, job_id, headers)
-    assert statements == []  # from memory
+    assert statements == []  # from memory, the very bytes the route sends
+    assert (again.data, again.content_type) == (first.data, first.content_type)
     assert {k: v for k, v in again.json.items() if k != "progress"} == {
         k: v for k, v in first.json.items() if k != "progress"
     }
@@ -128,3 +136,17 @@ def test_without_redis_every_poll_reads_the_database(
     for _ in range(2):
         r, statements = poll(client, job_id, alice["headers"])
         assert r.status_code == 200 and r.json["status"] == "running" and statements
+
+
+def test_a_change_shows_once_the_stamps_read_before_it_have_served(
+    app: Flask, client: FlaskClient, settings: Settings, alice: dict[str, Any]
+) -> None:
+    app.extensions["trainq"]["status"].reuse_seconds = 1.0
+    job_id = running_job(client, settings, alice["headers"])
+    poll(client, job_id, alice["headers"])
+    lifecycle.record_epoch(settings.database_url, job_id, 1, {"loss": 0.5}, 0.1)
+    r, statements = poll(client, job_id, alice["headers"])
+    assert statements == [] and r.json["history"] == []  # within the second: as it was
+    time.sleep(1.0)
+    r, statements = poll(client, job_id, alice["headers"])
+    assert [h["epoch"] for h in r.json["history"]] == [1] and statements
