@@ -111,7 +111,7 @@ def run() -> int:
         ).split(), "--control-socket", str(state / "gunicorn.ctl")],
         "worker": [py, "-m", "celery", "-A", "worker", "worker", *(
             # One spare process: it has loaded TensorFlow while the others train, so the next
-            # job starts at once although each job gets a fresh process.
+            # job starts at once while a worker process is being replaced.
             f"--queues celery --concurrency {settings.worker_concurrency + settings.worker_spare} "
             "--loglevel INFO"
         ).split(), "--hostname", "train@%h"],

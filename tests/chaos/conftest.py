@@ -144,7 +144,7 @@ class Stack:
         wait_until(healthy, 60, "the API to answer")
 
     def start_worker(self, name: str = "worker", concurrency: int = 1) -> subprocess.Popen[bytes]:
-        """A training worker (prefork, a fresh child per job)."""
+        """A training worker (prefork; a child trains TRAINQ_WORKER_JOBS_PER_CHILD jobs)."""
         return self.spawn(name, ["celery", "-A", "worker", "worker", "--queues", "celery",
                                  "--concurrency", str(concurrency), "--loglevel", "INFO",
                                  "--hostname", f"{name}-{self.port}@%h"])  # fmt: skip
