@@ -216,3 +216,16 @@ def _build(spec: JobSpec, data: Layout) -> None:
             raise BuildError("compile.metrics", exc) from exc
     except BuildError as exc:
         raise _refuse(exc.field, exc.reason) from exc
+
+
+def warm_up() -> None:
+    """Check a small spec once, so that a process's first real check does not wait for what
+    Keras and TensorFlow set up on first use (seconds)."""
+    spec = JobSpec.model_validate({
+        "dataset": {"name": "mnist-sample"},
+        "model": {"layers": [{"class_name": "Flatten"}, {"class_name": "Dense",
+                                                          "config": {"units": 10}}]},
+        "compile": {"optimizer": "adam", "metrics": ["accuracy"], "loss": {
+            "class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}}},
+    })  # fmt: skip
+    _build(spec, datasets.describe(spec.dataset.label).layout)

@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import tempfile
 from typing import Any
 
 from billiard.process import active_children
@@ -68,9 +69,25 @@ def _warm_child(**_: Any) -> None:
     threads = tf_threads()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    import keras  # noqa: F401
-
+    _first_fit()
     log.info("worker child %s ready (TensorFlow loaded, %d threads)", os.getpid(), threads)
+
+
+def _first_fit() -> None:
+    """Train a throwaway model for one step, so that what TensorFlow sets up on a process's first
+    fit (its runtime, the data pipeline, summary writers: seconds) is done before a job waits."""
+    import keras
+    import numpy as np
+
+    import worker.training  # noqa: F401  (the job's own modules, imported now)
+
+    with tempfile.TemporaryDirectory(prefix="trainq-warm-") as logs:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        x = np.zeros((8, 4), dtype="float32")
+        model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[keras.callbacks.TensorBoard(logs)])
+        model.evaluate(x, x[:, :2], verbose=0)
+    keras.backend.clear_session()
 
 
 @worker_shutting_down.connect
