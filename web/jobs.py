@@ -91,10 +91,9 @@ def list_jobs() -> ResponseReturnValue:
 def get(job_id: str) -> ResponseReturnValue:
     """Status, progress (epoch k of n, percent, ETA), history, error; while queued, its place."""
     # Polls the cache can answer never get here (status_cache.FastPath); those that do bring
-    # the stamps it read, before the database is.
+    # the stamps it read, before the database is (None: keep nothing).
     token, cache = bearer(), status_cache()
-    environ = request.environ
-    read_stamps = environ[STAMPS_KEY] if STAMPS_KEY in environ else cache.stamps(job_id)
+    read_stamps = request.environ.get(STAMPS_KEY)
     job = jobs.get_job(db(), current_user(), job_id)
     body = jobs.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
     cache.put(token, job, body, read_stamps, current_token().expires_at)
