@@ -24,16 +24,15 @@ class Served:
     _call: Any = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``model(x, training=False)``, as one compiled graph: no per-call Python layer walk."""
+        """``model(x, training=False)``, as one traced graph: no per-call Python layer walk."""
+        import tensorflow as tf
+
         with self.lock:
             if self._call is None:
-                import tensorflow as tf
-
                 signature = tf.TensorSpec([None, *self.model.inputs[0].shape[1:]], tf.float32)
-                self._call = tf.function(
-                    lambda t: self.model(t, training=False), input_signature=[signature]
-                )
-            return np.asarray(self._call(x))
+                traced = tf.function(lambda t: self.model(t, training=False))
+                self._call = traced.get_concrete_function(signature)  # called without dispatch
+            return np.asarray(self._call(tf.constant(x, tf.float32)))
 
 
 class ModelCache:

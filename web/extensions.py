@@ -11,7 +11,7 @@ from shared.db import session_factory
 from shared.serving import ModelCache
 from shared.settings import Settings
 from web.queue import JobQueue
-from web.status_cache import StatusCache
+from web.status_cache import StampedCache, StatusCache
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -22,6 +22,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         "models": ModelCache(settings.model_cache_mb * 1024 * 1024),
         "queue": JobQueue(settings),
         "status": StatusCache(),
+        "model_refs": StampedCache(),
     }
     app.teardown_appcontext(_close_session)
 
@@ -50,6 +51,11 @@ def models() -> ModelCache:
 def status_cache() -> StatusCache:
     """Status responses of running and finished jobs kept by this process."""
     return _state()["status"]
+
+
+def model_refs() -> StampedCache:
+    """Which model file a token may call for a job, kept by this process (see predict)."""
+    return _state()["model_refs"]
 
 
 def queue() -> JobQueue:

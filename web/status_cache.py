@@ -1,5 +1,8 @@
 """Job status from this process's memory: what polling clients ask for over and over.
 
+``StampedCache`` keeps what a token was allowed to read of a job; ``StatusCache`` is the one for
+status responses, and predict keeps which model file a token may call in another (web.jobs).
+
 ``GET /api/v1/jobs/<id>`` of a running or finished job is kept here under the Redis stamps read
 before the database was (``shared.stamps``), per token and job; stamps read for a job serve its
 polls for ``reuse_seconds`` (20 ms) before they are read again. A poll whose stamps match, whose
@@ -52,17 +55,20 @@ class _Entry:
     stamps: tuple[str, str]
     kept_at: float
     token_expires_at: datetime | None
-    state: _State
-    body: dict[str, Any]
+    value: Any
 
 
-class StatusCache:
-    """Status responses of running and finished jobs, by token and job, at most ``size`` kept."""
+class StampedCache:
+    """What a token was allowed to read of a job, kept under the stamps read before the read.
+
+    At most ``size`` entries, by token and job. An entry serves while the stamps are unchanged,
+    it is younger than ``stamps.MAX_AGE`` and its token has not expired since.
+    """
 
     def __init__(self, size: int = 4096, reuse_seconds: float = 0.02) -> None:
         self.size = size
-        # Stamps read for a job serve that job's polls for this long: under a thousand polls a
-        # second, a few dozen Redis round trips; a change is seen at most this much later.
+        # Stamps read for a job serve that job's requests for this long: under a thousand
+        # requests a second, a few dozen Redis round trips; a change is seen at most this late.
         self.reuse_seconds = reuse_seconds
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._read: dict[str, tuple[float, tuple[str, str]]] = {}
@@ -84,19 +90,47 @@ class StatusCache:
             self._read[job_id] = (now, read)
         return read
 
-    def get(self, token: str, job_id: str, now_stamps: tuple[str, str] | None) -> Any:
-        """The status response if what is kept is current, else None."""
+    def lookup(self, token: str, job_id: str, now_stamps: tuple[str, str] | None) -> Any:
+        """What was kept for this token and job if it is current, else None."""
         if now_stamps is None:
             return None
-        key = (hash_token(token), job_id)
-        entry = self._entries.get(key)
+        entry = self._entries.get((hash_token(token), job_id))
         if entry is None or entry.stamps != now_stamps:
             return None
         if time.monotonic() - entry.kept_at > stamps.MAX_AGE:
             return None
         if entry.token_expires_at is not None and entry.token_expires_at <= utcnow():
             return None
-        return entry.body | {"progress": progress(entry.state)}
+        return entry.value
+
+    def keep(
+        self,
+        token: str,
+        job_id: str,
+        value: Any,
+        read_stamps: tuple[str, str] | None,
+        token_expires_at: datetime | None,
+    ) -> None:
+        """Keep what was read from the database under the stamps taken before the read."""
+        if read_stamps is None:
+            return
+        entry = _Entry(read_stamps, time.monotonic(), token_expires_at, value)
+        with self._lock:
+            self._entries[(hash_token(token), job_id)] = entry
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+class StatusCache(StampedCache):
+    """Status responses of running and finished jobs, by token and job."""
+
+    def get(self, token: str, job_id: str, now_stamps: tuple[str, str] | None) -> Any:
+        """The status response if what is kept is current, else None."""
+        kept = self.lookup(token, job_id, now_stamps)
+        if kept is None:
+            return None
+        state, body = kept
+        return body | {"progress": progress(state)}
 
     def put(
         self,
@@ -106,15 +140,11 @@ class StatusCache:
         read_stamps: tuple[str, str] | None,
         token_expires_at: datetime | None,
     ) -> None:
-        """Keep a response read from the database under the stamps taken before the read."""
-        if read_stamps is None or job.status == JobStatus.queued:
+        """Keep a response read from the database, unless the job is queued."""
+        if job.status == JobStatus.queued:
             return
         state = _State(job.status, job.epochs_done, job.epochs_total, job.started_at)
-        entry = _Entry(read_stamps, time.monotonic(), token_expires_at, state, body)
-        with self._lock:
-            self._entries[(hash_token(token), body["id"])] = entry
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        self.keep(token, body["id"], (state, body), read_stamps, token_expires_at)
 
 
 class FastPath:

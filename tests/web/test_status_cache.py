@@ -150,3 +150,40 @@ def test_a_change_shows_once_the_stamps_read_before_it_have_served(
     time.sleep(1.0)
     r, statements = poll(client, job_id, alice["headers"])
     assert [h["epoch"] for h in r.json["history"]] == [1] and statements
+
+
+def test_repeated_predicts_skip_the_database_and_still_check_the_token(
+    client: FlaskClient, app: Flask, settings: Settings, alice: dict[str, Any],
+    bob: dict[str, Any],
+) -> None:  # fmt: skip
+    from worker.training import run_job  # trains for real, in this process
+
+    app.extensions["trainq"]["model_refs"].reuse_seconds = 0.0
+    spec = quickstart(epochs=1)
+    spec["model"]["layers"][1]["config"]["units"] = 16
+    job_id = client.post("/api/v1/jobs", json=spec, headers=alice["headers"]).json["id"]
+    run_job(settings, job_id)
+    url, body = (
+        f"/api/v1/jobs/{job_id}/predict",
+        {"instances": [[[0] * 28] * 28, [[255] * 28] * 28]},
+    )
+
+    def predict(headers: dict[str, str], json: Any = body) -> tuple[Any, list[str]]:
+        with counted() as statements:
+            r = client.post(url, json=json, headers=headers)
+        return r, statements
+
+    first, statements = predict(alice["headers"])
+    assert first.status_code == 200 and statements
+    again, statements = predict(alice["headers"])
+    assert statements == [] and again.json == first.json  # the same model, from memory
+    assert len(again.json["predictions"]) == 2
+    assert predict(bob["headers"])[0].status_code == 404  # kept per token
+    bad, statements = predict(alice["headers"], {"instances": []})
+    assert bad.status_code == 422 and statements == []  # the body is still checked
+
+    with session_scope(settings.database_url) as s:
+        revoke_token(s, alice["token"])
+    r, statements = predict(alice["headers"])
+    assert r.status_code == 401 and statements
+    assert predict({"Authorization": "Bearer nope"}, {})[0].status_code == 401  # before 400
