@@ -41,6 +41,28 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _training_goes_first(up: int) -> None:
+    """The API runs at the lowest CPU priority, also where the kernel groups each session's
+    processes (its own session is then lowered: niceness alone counts only within it)."""
+    names = {c: Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0") for c in _children(up)}
+    web = next(c for c, cmd in names.items() if b"gunicorn" in cmd)
+    worker = next(c for c, cmd in names.items() if b"train@%h" in cmd)
+    for pid in (web, *_children(web)):  # the master and its workers
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    assert os.getpriority(os.PRIO_PROCESS, worker) == 0
+    group = Path(f"/proc/{web}/autogroup")
+    if group.exists():
+        assert group.read_text().split()[-1] == "19"
+        assert Path(f"/proc/{worker}/autogroup").read_text().split()[-1] == "0"
+
+
 def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None:
     port, redis_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
@@ -51,6 +73,7 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
     up = subprocess.Popen([TRAINQ, "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _answers(url), 90, "trainq up to serve")
+        _training_goes_first(up.pid)
         output = (tmp_path / "up.log").read_text()
         assert "starting redis-server" in output  # none answered, so it started its own
         assert "token is saved in" in output

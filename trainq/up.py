@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,12 +65,18 @@ def _start_redis(url: str, var_dir: Path) -> subprocess.Popen[bytes]:
 
 
 def _niceness(value: int) -> Callable[[], None] | None:
-    """What a child runs before it starts: lower its CPU priority by `value`, if any."""
+    """What a child runs before it starts: lower its CPU priority by `value`, if any.
+
+    The child leads a session of its own. Where the kernel groups each session's processes for
+    the scheduler (autogroup), niceness counts only within the group, so the group is lowered too.
+    """
     if not value:
         return None
 
     def lower() -> None:
         os.nice(value)
+        with contextlib.suppress(OSError):  # no autogroup in this kernel
+            Path("/proc/self/autogroup").write_text(str(value))
 
     return lower
 
