@@ -92,7 +92,10 @@ def service(users: int = 1, keras_home: bool = False, **env: str) -> Iterator[Be
             svc.env.update(env)
             try:
                 defaults = Settings()  # gunicorn as `trainq up` starts it
-                svc.start_web(defaults.web_workers, defaults.web_threads, defaults.web_nice)
+                svc.start_web(
+                    defaults.web_workers, defaults.web_threads, defaults.web_nice,
+                    defaults.web_sched_idle,
+                )  # fmt: skip
                 svc.start_worker(concurrency=2)
                 bench = Bench(svc, tokens)
                 _warm(bench)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         le=19,
         description="CPU niceness of the API processes `trainq up` starts; training goes first.",
     )
+    web_sched_idle: bool = Field(
+        default=True,
+        description="Run the API processes `trainq up` starts under Linux's SCHED_IDLE policy: "
+        "on the cores training leaves free, and off a core at once when training wakes up.",
+    )
     worker_concurrency: int = 1
     worker_spare: int = Field(
         default=1, ge=0, description="Worker processes kept warm beyond the training slots."

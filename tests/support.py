@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import requests
+
+from trainq.up import lower_priority
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TRAINQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -112,21 +114,23 @@ class Service:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
 
-    def _spawn(self, name: str, args: list[str], nice: int = 0) -> None:
+    def _spawn(self, name: str, args: list[str], lower: Callable[[], None] | None = None) -> None:
         log = self.var_dir / f"{name}.log"
         self.logs[name] = log
         with log.open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", *args],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=out,
+                stderr=subprocess.STDOUT, preexec_fn=lower,
             )  # fmt: skip
 
-    def start_web(self, workers: int = 1, threads: int = 4, nice: int = 0) -> None:
-        """gunicorn with threaded workers, as `trainq up` runs it."""
+    def start_web(
+        self, workers: int = 1, threads: int = 4, nice: int = 0, idle: bool = False
+    ) -> None:
+        """gunicorn with threaded workers, as `trainq up` runs it (at its CPU priority too)."""
         self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
                             "--worker-class", "gthread", "--workers", str(workers),
-                            "--threads", str(threads),
-                            "--timeout", "120", "--no-control-socket"], nice)  # fmt: skip
+                            "--threads", str(threads), "--timeout", "120",
+                            "--no-control-socket"], lower_priority(nice, idle))  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
     def start_worker(self, concurrency: int = 1) -> None:

@@ -49,14 +49,16 @@ def _children(pid: int) -> list[int]:
 
 
 def _training_goes_first(up: int) -> None:
-    """The API runs at the lowest CPU priority, also where the kernel groups each session's
-    processes (its own session is then lowered: niceness alone counts only within it)."""
+    """The API runs at the lowest CPU priority (SCHED_IDLE, niceness 19), also where the kernel
+    groups each session's processes (its session is then lowered: niceness counts only within)."""
     names = {c: Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0") for c in _children(up)}
     web = next(c for c, cmd in names.items() if b"gunicorn" in cmd)
     worker = next(c for c, cmd in names.items() if b"train@%h" in cmd)
     for pid in (web, *_children(web)):  # the master and its workers
         assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     assert os.getpriority(os.PRIO_PROCESS, worker) == 0
+    assert os.sched_getscheduler(worker) == os.SCHED_OTHER
     group = Path(f"/proc/{web}/autogroup")
     if group.exists():
         assert group.read_text().split()[-1] == "19"

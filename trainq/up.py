@@ -64,19 +64,24 @@ def _start_redis(url: str, var_dir: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"redis-server did not answer on port {port}")
 
 
-def _niceness(value: int) -> Callable[[], None] | None:
-    """What a child runs before it starts: lower its CPU priority by `value`, if any.
+def lower_priority(nice: int, idle: bool) -> Callable[[], None] | None:
+    """What a child runs before it starts: lower its CPU priority by `nice`, and with `idle` put
+    it under SCHED_IDLE (where the kernel has it), so that it runs on the cores training leaves
+    free and leaves a core the moment a training thread wakes up to use it.
 
     The child leads a session of its own. Where the kernel groups each session's processes for
     the scheduler (autogroup), niceness counts only within the group, so the group is lowered too.
     """
-    if not value:
+    if not nice and not idle:
         return None
 
     def lower() -> None:
-        os.nice(value)
-        with contextlib.suppress(OSError):  # no autogroup in this kernel
-            Path("/proc/self/autogroup").write_text(str(value))
+        if nice:
+            os.nice(nice)
+            with contextlib.suppress(OSError):  # no autogroup in this kernel
+                Path("/proc/self/autogroup").write_text(str(nice))
+        if idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     return lower
 
@@ -134,7 +139,9 @@ def run() -> int:
             cmd, env=child_env, cwd=server.ROOT, start_new_session=True,
             # The API yields the cores to training: a status poll waits a moment when both are
             # busy, a training epoch does not wait for the polls.
-            preexec_fn=_niceness(settings.web_nice if name == "web" else 0),
+            preexec_fn=lower_priority(settings.web_nice, settings.web_sched_idle)
+            if name == "web"
+            else None,
         )  # fmt: skip
 
     url = f"http://{settings.host}:{settings.port}"
