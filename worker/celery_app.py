@@ -47,10 +47,18 @@ app.conf.update(
 )
 
 
-def tf_threads() -> int:
-    """This process's share of the cores, so that several workers don't oversubscribe them."""
+def tf_threads() -> tuple[int, int]:
+    """TensorFlow's intra-op and inter-op threads: this process's share of the cores, so that
+    several training processes don't oversubscribe them.
+
+    Independent ops run side by side on the whole share; one op is split over half of it at
+    most. Splitting the small ops of small models costs more than it saves: on 2 cores, a
+    quickstart epoch took 0.64 s with 1 thread an op and 0.97 s with 2, a small CNN's 0.91 s
+    and 1.1 s (benchmarks.train shows the effect on the service).
+    """
     cores = os.cpu_count() or 1
-    return int(os.environ.get("TRAINQ_TF_THREADS") or max(1, cores // settings.worker_concurrency))
+    share = int(os.environ.get("TRAINQ_TF_THREADS") or max(1, cores // settings.worker_concurrency))
+    return max(1, share // 2), share
 
 
 @worker_process_init.connect
@@ -66,11 +74,14 @@ def _warm_child(**_: Any) -> None:
         return
     import tensorflow as tf
 
-    threads = tf_threads()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    intra, inter = tf_threads()
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
     _first_fit()
-    log.info("worker child %s ready (TensorFlow loaded, %d threads)", os.getpid(), threads)
+    log.info(
+        "worker child %s ready (TensorFlow loaded, %d threads an op, %d ops at once)",
+        os.getpid(), intra, inter,
+    )  # fmt: skip
 
 
 def _first_fit() -> None:

@@ -3,6 +3,7 @@ after TRAINQ_WORKER_JOBS_PER_CHILD jobs, returning what TensorFlow kept of them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,5 +25,10 @@ def test_a_worker_process_trains_its_jobs_then_is_replaced(tmp_path: Path, redis
             ids.append(job["id"])
         with session_scope(live.db_url) as s:
             workers = [s.get(Job, i).worker for i in ids]  # type: ignore[union-attr]
+        # Each process's TensorFlow threads: ops side by side on its share of the cores (all of
+        # them for one training slot), each op on half of it.
+        cores = os.cpu_count() or 1
+        threads = f"TensorFlow loaded, {max(1, cores // 2)} threads an op, {cores} ops at once"
+        assert live.service.log("worker").count(threads) >= 2  # the first and its replacement
     assert None not in workers
     assert workers[0] == workers[1] != workers[2], workers  # host:pid of the process
