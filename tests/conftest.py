@@ -25,6 +25,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_shared_redis(redis_url: str) -> Iterator[None]:
+    """Code that falls back to the settings' Redis (events, stamps) uses the private one too,
+    never the machine's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRAINQ_REDIS_URL", redis_url)
+        yield
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A migrated, empty SQLite database."""
