@@ -69,8 +69,9 @@ def lower_priority(nice: int, idle: bool) -> Callable[[], None] | None:
     it under SCHED_IDLE (where the kernel has it), so that it runs on the cores training leaves
     free and leaves a core the moment a training thread wakes up to use it.
 
-    The child leads a session of its own. Where the kernel groups each session's processes for
-    the scheduler (autogroup), niceness counts only within the group, so the group is lowered too.
+    Where the kernel groups each session's processes for the scheduler (autogroup), niceness
+    counts only within the group: a child that leads a session of its own (as `trainq up` starts
+    them) lowers its group too. One that shares its parent's session leaves the group alone.
     """
     if not nice and not idle:
         return None
@@ -78,8 +79,9 @@ def lower_priority(nice: int, idle: bool) -> Callable[[], None] | None:
     def lower() -> None:
         if nice:
             os.nice(nice)
-            with contextlib.suppress(OSError):  # no autogroup in this kernel
-                Path("/proc/self/autogroup").write_text(str(nice))
+            if os.getsid(0) == os.getpid():
+                with contextlib.suppress(OSError):  # no autogroup in this kernel
+                    Path("/proc/self/autogroup").write_text(str(nice))
         if idle and hasattr(os, "SCHED_IDLE"):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
