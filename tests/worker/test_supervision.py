@@ -105,8 +105,10 @@ def test_cancel_keeps_the_last_finished_epochs_model(wsettings: Settings) -> Non
     job = _get(wsettings, job_id)
     assert job.status == JobStatus.cancelled and job.error is None
     assert job.cancel_requested_at is not None and job.finished_at is not None
-    # It stopped within the epoch in progress: at most one more epoch finished meanwhile.
-    assert 2 <= job.epochs_done <= 3
+    # Seen within half a second and one call of the compiled function, plus the model save
+    # (short epochs may finish meanwhile); the job had 50 epochs to go.
+    assert (job.finished_at - job.cancel_requested_at).total_seconds() < 3
+    assert 2 <= job.epochs_done < 50
     assert [e.epoch for e in job.epochs] == list(range(1, job.epochs_done + 1))
     assert {a.format for a in job.artifacts} == {"keras", "h5"}
     # The saved model is the last finished epoch's: it scores that epoch's validation loss.
