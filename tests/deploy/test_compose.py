@@ -29,3 +29,9 @@ def test_compose_runs_the_whole_service() -> None:
     assert services["web"]["environment"]["TRAINQ_DATABASE_URL"].startswith("postgresql+psycopg")
     assert "worker" in services["worker"]["command"] and "--beat" in services["beat"]["command"]
     assert (ROOT / "Dockerfile").is_file()
+
+
+def test_compose_lets_training_go_first() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    default_weight = 1024
+    assert services["web"]["cpu_shares"] < services["worker"].get("cpu_shares", default_weight)
