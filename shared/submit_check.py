@@ -178,6 +178,12 @@ def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> N
             f"fit.epochs is {spec.fit.epochs}; this server allows at most {settings.max_epochs}",
             details={"field": "fit.epochs"},
         )
+    limit = spec.time_limit_seconds
+    if limit is not None and limit > settings.max_job_seconds:
+        raise InvalidSpec(
+            f"time_limit_seconds is {limit}; this server allows at most {settings.max_job_seconds}",
+            details={"field": "time_limit_seconds"},
+        )
     data = layout(session, owner, spec.dataset, "dataset")
     _check_data(session, owner, spec, data)
     _build(spec, data)

@@ -34,5 +34,6 @@ def me() -> ResponseReturnValue:
             "submit_rate": config.submit_rate,
             "submit_rate_window_seconds": config.submit_rate_window_seconds,
             "max_epochs": config.max_epochs,
+            "max_job_seconds": config.max_job_seconds,
         },
     }

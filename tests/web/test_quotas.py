@@ -87,10 +87,21 @@ def test_over_queued_quota_is_refused_until_a_job_starts(
 
 
 def test_size_limits_are_422_and_spend_no_rate(settings: Settings, alice: User) -> None:
-    client = _client(settings, submit_rate=1, max_epochs=2)
+    client = _client(settings, submit_rate=1, max_epochs=2, max_job_seconds=600)
     assert_error(submit(client, alice, quickstart(epochs=3)), 422, "invalid_spec")
+    too_long = assert_error(
+        submit(client, alice, quickstart(epochs=2) | {"time_limit_seconds": 601}),
+        422,
+        "invalid_spec",
+    )
+    assert too_long["details"] == {"field": "time_limit_seconds"}
+    assert "at most 600" in too_long["message"]
     assert total_jobs(client, alice) == 0
-    assert submit(client, alice, quickstart(epochs=2)).status_code == 202
+    limits = client.get("/api/v1/me", headers=alice["headers"]).get_json()["limits"]
+    assert limits["max_job_seconds"] == 600 and limits["max_epochs"] == 2
+    assert (
+        submit(client, alice, quickstart(epochs=2) | {"time_limit_seconds": 600}).status_code == 202
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
