@@ -108,10 +108,14 @@ class Progressing(Protocol):
 
 
 def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
-    """Epoch k of n, percent done, and an ETA from the mean epoch time so far."""
+    """Epoch k of n, percent done, and an ETA from the mean epoch time so far. A job that
+    succeeded before its last epoch (a callback such as EarlyStopping ended it) is done: 100 %."""
     now = now or utcnow()
     done, total = job.epochs_done, job.epochs_total
     percent = round(100.0 * done / total, 1) if total else 0.0
+    stopped_early = job.status == JobStatus.succeeded and done < total
+    if stopped_early:
+        percent = 100.0
     eta_seconds: float | None = None
     if job.status == JobStatus.running and done and job.started_at is not None:
         per_epoch = (now - job.started_at).total_seconds() / done
@@ -126,7 +130,9 @@ def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
         "percent": percent,
         "eta_seconds": eta_seconds,
         "eta": _iso(now + timedelta(seconds=eta_seconds)) if eta_seconds is not None else None,
-        "text": f"epoch {current} of {total}",
+        "text": f"stopped early after epoch {done} of {total}"
+        if stopped_early
+        else f"epoch {current} of {total}",
     }
 
 

@@ -20,6 +20,8 @@ def test_early_stopping_stops_before_the_last_epoch(runner: Runner, toy_id: str)
                            epochs=6))  # fmt: skip
     assert [h["epoch"] for h in job["history"]] == [1, 2]
     assert job["status"] == "succeeded"
+    assert job["progress"]["percent"] == 100.0  # done, as far as the user is concerned
+    assert job["progress"]["text"] == "stopped early after epoch 2 of 6"
 
 
 def test_reduce_lr_on_plateau_halves_the_learning_rate(runner: Runner, toy_id: str) -> None:
