@@ -169,17 +169,28 @@ def succeed(
     job_id: str,
     test_metrics: dict[str, Any] | None,
     files: dict[str, tuple[str, int, str]],
-) -> None:
-    """Mark the job succeeded with its test metrics and model files (format -> path, size, sha)."""
+    *,
+    worker: str | None = None,
+) -> bool:
+    """Mark the job succeeded with its test metrics and model files (format -> path, size, sha),
+    only if it is still running (on `worker`, when given). False if it is not: another worker
+    took it over, or it already ended."""
+    where = [Job.id == job_id, Job.status == JobStatus.running]
+    if worker is not None:
+        where.append(Job.worker == worker)
+    metrics = _clean(test_metrics) if test_metrics is not None else None
     with session_scope(url) as s:
-        job = s.get(Job, job_id)
-        assert job is not None
+        done = s.execute(
+            update(Job)
+            .where(*where)
+            .values(status=JobStatus.succeeded, test_metrics=metrics, finished_at=utcnow())
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False
         for fmt, (path, size, digest) in files.items():
             s.add(Artifact(job_id=job_id, format=fmt, path=path, size_bytes=size, sha256=digest))
-        job.test_metrics = _clean(test_metrics) if test_metrics is not None else None
-        job.status = JobStatus.succeeded
-        job.finished_at = utcnow()
-        add_event(s, job_id, STATUS, {"status": "succeeded", "test_metrics": job.test_metrics})
+        add_event(s, job_id, STATUS, {"status": "succeeded", "test_metrics": metrics})
+        return True
 
 
 def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> None:

@@ -79,8 +79,14 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
                 return_dict=True,
                 verbose=0,
             )
+        if not lifecycle.heartbeat(url, job_id, watch.worker)[0]:  # its files are another's now
+            log.warning("job_id=%s finished training but is no longer ours; not saved", job_id)
+            return
         files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
-    lifecycle.succeed(url, job_id, test_metrics, files)
+    if not lifecycle.succeed(url, job_id, test_metrics, files, worker=watch.worker):
+        log.warning(
+            "job_id=%s finished training but is no longer ours; result not recorded", job_id
+        )
 
 
 def run_job(settings: Settings, job_id: str) -> None:

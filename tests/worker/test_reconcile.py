@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db import session_scope
 from shared.dispatch import dispatch
-from shared.models import Job, JobStatus, utcnow
+from shared.models import Event, Job, JobStatus, utcnow
 from shared.settings import Settings
 from tests.conftest import make_user
 from tests.specs import quickstart
@@ -89,6 +90,31 @@ def test_a_duplicate_delivery_does_not_start_the_job_twice(rsettings: Settings) 
     with session_scope(rsettings.database_url) as s:
         job = s.get(Job, job_id)
         assert job is not None and (job.worker, job.attempt) == ("w1:1", 1)
+
+
+def test_a_worker_that_lost_its_job_does_not_record_a_result(rsettings: Settings) -> None:
+    """Worker 1 went silent, worker 2 took the job over; worker 1 finishing later records
+    nothing, and the job ends once, with worker 2's model."""
+    url = rsettings.database_url
+    owner, _ = make_user(url, "gina")
+    job_id = _job(rsettings, owner)
+    assert lifecycle.start(url, job_id, "w1:1")
+    assert lifecycle.start(url, job_id, "w2:2", stale_after=timedelta(0))  # w1 silent: taken over
+    late = {"keras": ("late.keras", 1, "aa")}
+    assert not lifecycle.succeed(url, job_id, {"accuracy": 0.1}, late, worker="w1:1")
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.running and not job.artifacts
+    ours = {"keras": ("ours.keras", 2, "bb")}
+    assert lifecycle.succeed(url, job_id, {"accuracy": 0.9}, ours, worker="w2:2")
+    assert not lifecycle.succeed(url, job_id, {"accuracy": 0.1}, late)  # it has ended
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.succeeded
+        assert job.test_metrics == {"accuracy": 0.9}
+        assert [a.path for a in job.artifacts] == ["ours.keras"]
+        events = s.scalars(select(Event.data).where(Event.job_id == job_id, Event.type == "status"))
+        assert [e["status"] for e in events].count("succeeded") == 1
 
 
 def test_submit_while_the_broker_is_down_keeps_the_job(
