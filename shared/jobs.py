@@ -105,11 +105,15 @@ class Progressing(Protocol):
     def epochs_total(self) -> int: ...
     @property
     def started_at(self) -> datetime | None: ...
+    @property
+    def first_epoch(self) -> int | None: ...
 
 
 def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
-    """Epoch k of n, percent done, and an ETA from the mean epoch time so far. A job that
-    succeeded before its last epoch (a callback such as EarlyStopping ended it) is done: 100 %."""
+    """Epoch k of n, percent done, and an ETA from the mean time of the epochs this attempt has
+    trained (a resumed job counts from its resume, not the epochs an earlier worker trained). A
+    job that succeeded before its last epoch (a callback such as EarlyStopping ended it) is
+    done: 100 %."""
     now = now or utcnow()
     done, total = job.epochs_done, job.epochs_total
     percent = round(100.0 * done / total, 1) if total else 0.0
@@ -117,8 +121,9 @@ def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
     if stopped_early:
         percent = 100.0
     eta_seconds: float | None = None
-    if job.status == JobStatus.running and done and job.started_at is not None:
-        per_epoch = (now - job.started_at).total_seconds() / done
+    trained_here = done - (job.first_epoch - 1 if job.first_epoch else 0)
+    if job.status == JobStatus.running and trained_here > 0 and job.started_at is not None:
+        per_epoch = (now - job.started_at).total_seconds() / trained_here
         eta_seconds = round(max(per_epoch * (total - done), 0.0), 1)
     elif job.status == JobStatus.succeeded:
         eta_seconds = 0.0

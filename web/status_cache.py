@@ -48,6 +48,7 @@ class _State:
     epochs_done: int
     epochs_total: int
     started_at: datetime | None
+    first_epoch: int | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ class StatusCache(StampedCache):
         """Keep a response read from the database, unless the job is queued."""
         if job.status == JobStatus.queued:
             return
-        state = _State(job.status, job.epochs_done, job.epochs_total, job.started_at)
+        state = _State(
+            job.status, job.epochs_done, job.epochs_total, job.started_at, job.first_epoch
+        )
         self.keep(token, body["id"], (state, body), read_stamps, token_expires_at)
 
 
