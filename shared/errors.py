@@ -29,6 +29,7 @@ class TrainqError(Exception):
 
     status = 400
     code = ErrorCode.bad_request
+    retry_after: int | None = None  # seconds; the web sends it as the Retry-After header
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -107,3 +108,10 @@ class QuotaExceeded(TooManyRequests):
     """Too many jobs waiting already."""
 
     code = ErrorCode.quota_exceeded
+
+
+class Busy(TooManyRequests):
+    """The server is at its capacity for this kind of request (not the caller's limit)."""
+
+    status = 503
+    code = ErrorCode.unavailable

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     port: int = 8000
     web_workers: int = 2
     web_threads: int = 8
+    web_streams: int = Field(
+        default=0,
+        ge=0,
+        description="Event streams one API process keeps open at once, so that its other "
+        "threads stay free for short requests; 0: web_threads - 2 (at least 1).",
+    )
     web_nice: int = Field(
         default=19,
         ge=0,
@@ -76,6 +82,8 @@ class Settings(BaseSettings):
         """Fill the defaults that depend on other settings."""
         if not self.worker_slots:
             self.worker_slots = self.worker_concurrency
+        if not self.web_streams:
+            self.web_streams = max(1, self.web_threads - 2)
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.var_dir / 'trainq.db').resolve()}"
         if self.artifacts == Path(""):

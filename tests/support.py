@@ -114,23 +114,26 @@ class Service:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
 
-    def _spawn(self, name: str, args: list[str], lower: Callable[[], None] | None = None) -> None:
+    def _spawn(
+        self, name: str, args: list[str], lower: Callable[[], None] | None = None, **env: str
+    ) -> None:
         log = self.var_dir / f"{name}.log"
         self.logs[name] = log
         with log.open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=out,
+                [sys.executable, "-m", *args], cwd=ROOT, env={**self.env, **env}, stdout=out,
                 stderr=subprocess.STDOUT, preexec_fn=lower,
             )  # fmt: skip
 
     def start_web(
-        self, workers: int = 1, threads: int = 4, nice: int = 0, idle: bool = False
+        self, workers: int = 1, threads: int = 8, nice: int = 0, idle: bool = False
     ) -> None:
         """gunicorn with threaded workers, as `trainq up` runs it (at its CPU priority too)."""
         self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
                             "--worker-class", "gthread", "--workers", str(workers),
                             "--threads", str(threads), "--timeout", "120",
-                            "--no-control-socket"], lower_priority(nice, idle))  # fmt: skip
+                            "--no-control-socket"], lower_priority(nice, idle),
+                    TRAINQ_WEB_WORKERS=str(workers), TRAINQ_WEB_THREADS=str(threads))  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
 
     def start_worker(self, concurrency: int = 1) -> None:

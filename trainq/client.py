@@ -81,9 +81,15 @@ class DatasetUnavailable(ApiError):
     code_name = "dataset_unavailable"
 
 
+class Unavailable(ApiError):
+    """503 unavailable: the server is at capacity for this (details["retry_after"] seconds)."""
+
+    code_name = "unavailable"
+
+
 _ERRORS: tuple[type[ApiError], ...] = (
     BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, InvalidSpec, InvalidInput,
-    DatasetUnavailable,
+    DatasetUnavailable, Unavailable,
 )  # fmt: skip
 
 

@@ -12,6 +12,9 @@ import requests
 if TYPE_CHECKING:
     from trainq.client import Client
 
+# A stream refused because the server has as many open as it keeps: when to try again at most.
+MAX_BUSY_WAIT = 30.0
+
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -43,7 +46,10 @@ def is_final(event: dict[str, Any]) -> bool:
 def follow_events(
     client: Client, job_id: str, last_event_id: int = 0, retry: float = 2.0
 ) -> Iterator[dict[str, Any]]:
-    """A job's events until it ends; dropped connections resume after the last event seen."""
+    """A job's events until it ends; dropped connections resume after the last event seen, and a
+    stream the server has no room for (503) is asked for again when it says."""
+    from trainq.client import Unavailable
+
     url = f"{client.url}/api/v1/jobs/{job_id}/events"
     while True:
         headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last_event_id)}
@@ -63,6 +69,9 @@ def follow_events(
             requests.exceptions.ChunkedEncodingError,
         ):
             time.sleep(retry)
+            continue
+        except Unavailable as busy:
+            time.sleep(min(float(busy.details.get("retry_after", retry)), MAX_BUSY_WAIT))
             continue
         # The server closed the stream without a final event: over if the job has ended.
         if client.get(job_id)["status"] in FINISHED:

@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import ErrorCode, TooManyRequests, TrainqError
+from shared.errors import ErrorCode, TrainqError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(TrainqError)
     def _trainq(exc: TrainqError) -> Response:
         response = error_response(exc.status, str(exc.code), exc.message, exc.details)
-        if isinstance(exc, TooManyRequests):
+        if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 

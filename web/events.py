@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import redis
 from flask import Blueprint, Response, current_app, request
 
 from shared import events, jobs
-from shared.errors import InvalidInput
+from shared.errors import Busy, InvalidInput
 from shared.models import FINISHED, Job
 from web.auth import current_user
 from web.extensions import db, settings
@@ -24,6 +25,7 @@ bp = Blueprint("events", __name__)
 POLL_SECONDS = 1.0  # a lost Redis wake-up costs at most this much latency
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 2000
+STREAMS_RETRY_SECONDS = 2  # a stream refused for want of threads: when to try again
 
 
 def _last_event_id() -> int:
@@ -102,13 +104,32 @@ def stream(sessions: Any, redis_url: str, job_id: str, after: int) -> Iterator[s
 
 @bp.get("/<job_id>/events")
 def job_events(job_id: str) -> Response:
-    """text/event-stream: one event per status change and per finished epoch; resumable."""
+    """text/event-stream: one event per status change and per finished epoch; resumable.
+
+    A stream holds one of the API process's threads while it is open; at most
+    ``TRAINQ_WEB_STREAMS`` at once, so that status polls, submits and predicts always find one.
+    """
     after = _last_event_id()
     jobs.get_job(db(), current_user(), job_id, history=False)  # 404 unless it is the caller's
-    sessions = current_app.extensions["trainq"]["sessions"]
-    body = stream(sessions, settings().redis_url, job_id, after)
-    return Response(
-        body,
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    state = current_app.extensions["trainq"]
+    slots: threading.BoundedSemaphore = state["streams"]
+    if not slots.acquire(blocking=False):
+        limit = settings().web_streams
+        raise Busy(
+            f"this API process has {limit} event streams open, its most; reconnect with "
+            f"Last-Event-ID in {STREAMS_RETRY_SECONDS} s, or poll GET /api/v1/jobs/{job_id}",
+            retry_after=STREAMS_RETRY_SECONDS,
+            details={"limit": limit},
+        )
+    try:
+        body = stream(state["sessions"], settings().redis_url, job_id, after)
+        response = Response(
+            body,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        response.call_on_close(slots.release)  # the server closes every response it sent
+    except BaseException:
+        slots.release()
+        raise
+    return response

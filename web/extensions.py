@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -23,6 +24,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         "queue": JobQueue(settings),
         "status": StatusCache(),
         "model_refs": StampedCache(),
+        # Open event streams of this process: each holds a thread for as long as it is open.
+        "streams": threading.BoundedSemaphore(settings.web_streams),
     }
     app.teardown_appcontext(_close_session)
 

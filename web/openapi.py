@@ -117,7 +117,8 @@ def _paths() -> dict[str, Any]:
                 "summary": "Live events (server-sent): status changes and finished epochs",
                 "description": "Each event's `id` is its number within the job; send it back as "
                 "`Last-Event-ID` to resume. Keep-alive comments every 15 s; the stream "
-                "ends when the job has ended. Each `data` line is an `Event`.",
+                "ends when the job has ended. Each `data` line is an `Event`. 503 with "
+                "`Retry-After` while this API process has as many streams open as it keeps.",
                 "operationId": "jobEvents",
                 "parameters": [
                     JOB_ID,
@@ -132,7 +133,7 @@ def _paths() -> dict[str, Any]:
                         "description": "text/event-stream of Event",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **_errors(401, 404, 422),
+                    **_errors(401, 404, 422, 503),
                 },
             }
         },

@@ -130,7 +130,9 @@ class Stack:
 
     def start_web(self, redis_url: str | None = None) -> None:
         """gunicorn, as `trainq up` runs it (optionally talking to the broker through a proxy)."""
-        env = {"TRAINQ_REDIS_URL": redis_url} if redis_url else {}
+        env = {"TRAINQ_WEB_WORKERS": "1", "TRAINQ_WEB_THREADS": "4"}
+        if redis_url:
+            env["TRAINQ_REDIS_URL"] = redis_url
         self.spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
                            "--worker-class", "gthread", "--workers", "1", "--threads", "4",
                            "--no-control-socket"], **env)  # fmt: skip
