@@ -72,3 +72,20 @@ def sqlite_service(var_dir: Path, redis_url: str, db_number: int, **env: str) ->
     migrate(db_url)
     with running(db_url, redis_url.rsplit("/", 1)[0] + f"/{db_number}", var_dir, **env) as live:
         yield live
+
+
+@contextmanager
+def api_alone(
+    var_dir: Path, redis_url: str, db_number: int, user: str, **web: Any
+) -> Iterator[tuple[Service, str]]:
+    """gunicorn alone on a fresh SQLite file (no worker: submitted jobs stay queued), and a
+    token of one user."""
+    db_url = f"sqlite:///{var_dir / 'trainq.db'}"
+    migrate(db_url)
+    service = Service(db_url, redis_url.rsplit("/", 1)[0] + f"/{db_number}", var_dir)
+    try:
+        service.start_web(**web)
+        _, token = make_user(db_url, user)
+        yield service, token
+    finally:
+        service.stop()

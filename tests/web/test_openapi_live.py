@@ -9,24 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_user
-from tests.support import Service
-from trainq.server import migrate
+from tests.live import api_alone
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
 def api(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str]]:
-    db_url = f"sqlite:///{tmp_path / 'trainq.db'}"
-    migrate(db_url)
-    service = Service(db_url, redis_url.rsplit("/", 1)[0] + "/5", tmp_path)
-    try:
-        service.start_web()  # no worker: submitted jobs stay queued
-        _, token = make_user(db_url, "fuzz")
+    with api_alone(tmp_path, redis_url, 5, "fuzz") as (service, token):
         yield service.url, token
-    finally:
-        service.stop()
 
 
 def test_schemathesis_finds_no_server_error(api: tuple[str, str], tmp_path: Path) -> None:

@@ -13,26 +13,18 @@ import pytest
 import requests
 
 from shared import lifecycle
-from tests.conftest import make_user
+from tests.live import api_alone
 from tests.specs import quickstart
 from tests.support import Service, wait_until
 from trainq.client import Client
-from trainq.server import migrate
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
 def api(tmp_path: Path, redis_url: str) -> Iterator[tuple[Service, str]]:
-    db_url = f"sqlite:///{tmp_path / 'trainq.db'}"
-    migrate(db_url)
-    service = Service(db_url, redis_url.rsplit("/", 1)[0] + "/5", tmp_path)
-    try:
-        service.start_web(workers=1, threads=4)  # room for 4 - 2 streams; no worker: jobs wait
-        _, token = make_user(db_url, "sam")
-        yield service, token
-    finally:
-        service.stop()
+    with api_alone(tmp_path, redis_url, 5, "sam", workers=1, threads=4) as started:
+        yield started  # room for 4 - 2 streams
 
 
 def test_streams_leave_threads_for_short_requests(api: tuple[Service, str]) -> None:
