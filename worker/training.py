@@ -12,7 +12,12 @@ import keras
 
 from shared import artifacts, fit_plan, lifecycle
 from shared.db import session_scope
-from shared.keras_build import auto_steps_per_execution, build_model, compile_model
+from shared.keras_build import (
+    auto_steps_per_execution,
+    build_model,
+    build_state,
+    compile_model,
+)
 from shared.models import Job
 from shared.settings import Settings
 from shared.spec import JobSpec
@@ -56,6 +61,8 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
         spec, plan.steps_per_epoch(spec), settings.auto_steps_per_execution
     )
     compile_model(model, spec, steps_per_execution=steps)
+    data = plan.dataset if plan.dataset is not None else plan
+    build_state(model, data.x, data.y)
     log.info("job_id=%s steps_per_execution=%d", job_id, steps)
     with Watch(settings, job_id, spec) as watch:
         model.fit(
