@@ -28,7 +28,7 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
-    # TensorFlow keeps a few MB of each job's traced functions for the life of the process; a
+    # A child grows a few MB a job (freed memory the allocator keeps, TensorFlow's caches); a
     # fresh child after some jobs, or after a job that left it large, returns all of it. Reusing
     # a child in between saves the TensorFlow import (seconds) per job.
     worker_max_tasks_per_child=settings.worker_jobs_per_child,
