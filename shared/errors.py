@@ -29,12 +29,21 @@ class TrainqError(Exception):
 
     status = 400
     code = ErrorCode.bad_request
-    retry_after: int | None = None  # seconds; the web sends it as the Retry-After header
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details or {}
+        self.details = dict(details or {})
+        # Seconds until trying again is worth it: in `details`, and the web's Retry-After header.
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.details["retry_after"] = retry_after
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body."""
@@ -96,8 +105,7 @@ class TooManyRequests(TrainqError):
     def __init__(
         self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(message, details={**(details or {}), "retry_after": retry_after})
-        self.retry_after = retry_after
+        super().__init__(message, details=details, retry_after=retry_after)
 
 
 class RateLimited(TooManyRequests):
@@ -110,8 +118,9 @@ class QuotaExceeded(TooManyRequests):
     code = ErrorCode.quota_exceeded
 
 
-class Busy(TooManyRequests):
-    """The server is at its capacity for this kind of request (not the caller's limit)."""
+class Busy(TrainqError):
+    """The server is at its capacity for this kind of request (not the caller's limit); the
+    caller passes ``retry_after``."""
 
     status = 503
     code = ErrorCode.unavailable
