@@ -89,6 +89,11 @@ class FitPlan:
     test: tuple[Any, Any] | None = None
     dataset: ArrayDataset | None = field(default=None, repr=False)
 
+    def first_row(self) -> tuple[Any, Any]:
+        """The first training row (x, y), for the shapes and dtypes of the data."""
+        source = self.dataset if self.dataset is not None else self
+        return _take(source.x, slice(0, 1)), _take(source.y, slice(0, 1))
+
     def steps_per_epoch(self, spec: JobSpec) -> int:
         """Training steps in one epoch, as Keras will count them."""
         if spec.fit.steps_per_epoch:

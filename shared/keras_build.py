@@ -253,29 +253,20 @@ def compile_model(model: Any, spec: JobSpec, steps_per_execution: int | None = N
         raise BuildError("compile", exc) from exc
 
 
-def _first_rows(data: Any) -> Any:
-    if data is None:
-        return None
-    if isinstance(data, dict):
-        return {k: v[:1] for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return type(data)(v[:1] for v in data)
-    return data[:1]
-
-
-def build_state(model: Any, x: Any, y: Any) -> None:
+def build_state(model: Any, batch: tuple[Any, Any]) -> None:
     """Create the optimizer's, the loss's and the metrics' variables now, as Keras itself does
     under a distribution strategy, rather than while it traces the first training step.
 
     Variables made while a step is traced are initialised through ``tf.cond`` branches that
     TensorFlow registers with the process and never lets go of: about 20 functions and 5-9 MB
-    a job in a worker process that trains job after job. Made here, from the shapes of one row
-    of the data (no computation), they are plain variables; the training is the same.
+    a job in a worker process that trains job after job. Made here, from the shapes of
+    ``batch`` (x, y: a row of the data; nothing is computed), they are plain variables; the
+    training is the same.
     """
     build = getattr(model, "_symbolic_build", None)
     if build is None:  # a Keras without it: the first traced step makes them, as before
         return
     try:
-        build(data_batch=(_first_rows(x), _first_rows(y)))
+        build(data_batch=batch)
     except Exception:  # what is left unbuilt is built by the first step, as before
         log.warning("variables left to the first training step", exc_info=True)

@@ -61,8 +61,7 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
         spec, plan.steps_per_epoch(spec), settings.auto_steps_per_execution
     )
     compile_model(model, spec, steps_per_execution=steps)
-    data = plan.dataset if plan.dataset is not None else plan
-    build_state(model, data.x, data.y)
+    build_state(model, plan.first_row())
     log.info("job_id=%s steps_per_execution=%d", job_id, steps)
     with Watch(settings, job_id, spec) as watch:
         model.fit(
