@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import row, service
-from shared.datasets import load
-from shared.keras_build import build_model, compile_model, preprocess
-from shared.spec import JobSpec
+from shared.datasets.builtin import load
+from shared.ml.build import build_model, compile_model, preprocess
+from shared.spec.job import JobSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import median, pct, row, service
-from shared.datasets import load
+from shared.datasets.builtin import load
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """Version stamps in Redis: whether what a process keeps of a database read is still current.
 
 Each change that a job's status shows is committed with one of the job's events, and after that
-commit ``shared.events`` gives the job's stamp a new random value. Each commit that changes or
+commit ``shared.jobs.events`` gives the job's stamp a new random value. Each commit that changes or
 deletes a user or an API token gives the users-and-tokens stamp a new one. A reader takes the
 stamps *before* it reads the database and keeps what it read under them: while both stamps are
 unchanged, so is what it read. Redis keeps no stamp across a restart; nothing is kept under a

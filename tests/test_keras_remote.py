@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import requests
 
-from shared.datasets import load
-from shared.keras_build import preprocess
+from shared.datasets.builtin import load
+from shared.ml.build import preprocess
 from tests.integration.conftest import Live
 from tests.live import sqlite_service
 from trainq import Client

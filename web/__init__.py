@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from shared import events as job_events
+from shared.jobs import events as job_events
 from shared.settings import Settings, get_settings
 from web import errors, extensions, metrics
 from web.dashboard import bp as dashboard_bp

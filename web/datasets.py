@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from shared import uploads
+from shared.datasets import uploads
 from shared.errors import BadRequest
 from web.auth import current_user
 from web.extensions import db, settings

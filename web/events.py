@@ -13,8 +13,8 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, request
 
-from shared import events, jobs
 from shared.errors import Busy, InvalidInput
+from shared.jobs import events, queries
 from shared.models import FINISHED, Job
 from web.auth import current_user
 from web.extensions import db, settings
@@ -110,7 +110,7 @@ def job_events(job_id: str) -> Response:
     ``TRAINQ_WEB_STREAMS`` at once, so that status polls, submits and predicts always find one.
     """
     after = _last_event_id()
-    jobs.get_job(db(), current_user(), job_id, history=False)  # 404 unless it is the caller's
+    queries.get_job(db(), current_user(), job_id, history=False)  # 404 unless it is the caller's
     state = current_app.extensions["trainq"]
     slots: threading.BoundedSemaphore = state["streams"]
     if not slots.acquire(blocking=False):

@@ -9,7 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from shared.db import session_factory
-from shared.serving import ModelCache
+from shared.ml.serving import ModelCache
 from shared.settings import Settings
 from web.queue import JobQueue
 from web.status_cache import StampedCache, StatusCache

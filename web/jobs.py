@@ -10,10 +10,12 @@ from flask import Blueprint, request, send_file
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts, dispatch, jobs, lifecycle, quotas, serving
+from shared import artifacts
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
+from shared.jobs import dispatch, lifecycle, queries, quotas
+from shared.ml import serving
 from shared.models import JobStatus, Role
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from web.auth import bearer, current_token, current_user
 from web.extensions import db, model_refs, models, queue, settings, status_cache
 from web.status_cache import STAMPS_KEY
@@ -36,11 +38,11 @@ def submit() -> ResponseReturnValue:
     user = current_user()
     spec = JobSpec.model_validate(_json_body())
     session = db()
-    job = jobs.create_job(session, user, spec, settings())
+    job = queries.create_job(session, user, spec, settings())
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
     dispatch.dispatch(settings(), queue().publish)  # starts it now if a slot is free
-    return jobs.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
+    return queries.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
 
 
 class _ListQuery(BaseModel):
@@ -67,7 +69,7 @@ def list_jobs() -> ResponseReturnValue:
         raise InvalidInput(
             "only administrators may list every user's jobs", details={"field": "all"}
         )
-    found, total = jobs.list_jobs(
+    found, total = queries.list_jobs(
         db(),
         user,
         page=query.page,
@@ -75,9 +77,9 @@ def list_jobs() -> ResponseReturnValue:
         status=query.status,
         everyone=query.all,
     )
-    listed = [jobs.job_to_dict(j, history=False) for j in found]
+    listed = [queries.job_to_dict(j, history=False) for j in found]
     if query.all:
-        names = jobs.owner_names(db(), found)
+        names = queries.owner_names(db(), found)
         for job, data in zip(found, listed, strict=True):
             data["owner"] = names.get(job.owner_id)
     return {
@@ -96,8 +98,8 @@ def get(job_id: str) -> ResponseReturnValue:
     # the stamps it read, before the database is (None: keep nothing).
     token, cache = bearer(), status_cache()
     read_stamps = request.environ.get(STAMPS_KEY)
-    job = jobs.get_job(db(), current_user(), job_id)
-    body = jobs.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
+    job = queries.get_job(db(), current_user(), job_id)
+    body = queries.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
     cache.put(token, job, body, read_stamps, current_token().expires_at)
     return body
 
@@ -106,16 +108,16 @@ def get(job_id: str) -> ResponseReturnValue:
 def cancel(job_id: str) -> ResponseReturnValue:
     """Cancel a queued job at once (200); a running one stops after its current batch (202)."""
     session = db()
-    job = jobs.get_job_for(session, current_user(), job_id, admin_ok=True)
+    job = queries.get_job_for(session, current_user(), job_id, admin_ok=True)
     status = lifecycle.request_cancel(session, job_id)
     session.commit()
     session.refresh(job)
-    body = jobs.job_to_dict(job) | {"cancel_requested": True}
+    body = queries.job_to_dict(job) | {"cancel_requested": True}
     return body, 200 if status == JobStatus.cancelled else 202
 
 
 def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
-    job = jobs.get_job(db(), current_user(), job_id, history=False, artifacts=True)
+    job = queries.get_job(db(), current_user(), job_id, history=False, artifacts=True)
     # A cancelled job keeps the model of its last finished epoch, if one finished.
     if job.status == JobStatus.cancelled and not job.artifacts:
         raise Conflict(

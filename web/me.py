@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from shared import quotas
+from shared.jobs import quotas
 from web.auth import current_token
 from web.extensions import db, settings
 

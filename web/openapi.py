@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shared.models import JobStatus
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from web.schemas import (
     ErrorBody,
     Event,

@@ -6,7 +6,7 @@ import logging
 
 from celery import Celery
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,10 @@ from typing import Any
 
 import redis
 
-from shared import events, stamps
+from shared import stamps
 from shared.auth import hash_token
-from shared.jobs import Progressing, progress
+from shared.jobs import events
+from shared.jobs.queries import Progressing, progress
 from shared.models import JobStatus, utcnow
 from web.metrics import HTTP_REQUESTS
 

@@ -8,8 +8,9 @@ import tarfile
 from flask import Blueprint, send_file
 from flask.typing import ResponseReturnValue
 
-from shared import artifacts, jobs
+from shared import artifacts
 from shared.errors import NotFound
+from shared.jobs import queries
 from web.auth import current_user
 from web.extensions import db, settings
 
@@ -19,7 +20,7 @@ bp = Blueprint("tensorboard", __name__)
 @bp.get("/<job_id>/tensorboard")
 def tensorboard(job_id: str) -> ResponseReturnValue:
     """The job's logs so far (train/ and validation/), under a folder named after the job."""
-    job = jobs.get_job(db(), current_user(), job_id, history=False)
+    job = queries.get_job(db(), current_user(), job_id, history=False)
     folder = artifacts.tensorboard_dir(settings().artifacts, job.id)
     if not folder.is_dir():
         raise NotFound(f"job {job_id} has no TensorBoard logs yet (it has not started training)")

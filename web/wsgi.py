@@ -9,7 +9,7 @@ A request that comes sooner waits for the import already under way.
 import logging
 import threading
 
-from shared import submit_check
+from shared.ml import submit_check
 from web import create_app
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from worker.checkpoint import Checkpoint
 from worker.watch import Stop, Watch
 

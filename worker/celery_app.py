@@ -67,7 +67,7 @@ def _warm_child(**_: Any) -> None:
     dispose_all()
     # Billiard makes each pool child the standard library's current process too: a daemonic
     # one, from which multiprocessing starts no process. Keras's data worker processes
-    # (use_multiprocessing; started through a fork server by shared.fit_plan, ended with each
+    # (use_multiprocessing; started through a fork server by shared.ml.fit_plan, ended with each
     # epoch) need to start, so to the standard library this child is its parent's main process.
     multiprocessing.process._current_process = _STDLIB_MAIN  # type: ignore[attr-defined]
     if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing

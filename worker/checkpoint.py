@@ -26,7 +26,7 @@ from typing import Any
 
 import keras
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from worker.watch import Watch
 
 log = logging.getLogger(__name__)

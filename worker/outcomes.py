@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared import artifacts, lifecycle
+from shared import artifacts
+from shared.jobs import lifecycle
 from shared.settings import Settings
 from worker import checkpoint
 from worker.watch import Stop, Watch
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def redispatch(settings: Settings) -> None:
     """Hand out slots freed by a job that ended here; never fails the task."""
-    from shared.dispatch import dispatch
+    from shared.jobs.dispatch import dispatch
     from worker.periodic import publish
 
     try:

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import redis
 
-from shared import lifecycle
-from shared.dispatch import dispatch
+from shared.jobs import lifecycle
+from shared.jobs.dispatch import dispatch
 from shared.settings import Settings, get_settings
 from worker.celery_app import app
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.lifecycle import TRAIN_TASK
+from shared.jobs.lifecycle import TRAIN_TASK
 from shared.settings import get_settings
 from worker.celery_app import app
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import keras
 
-from shared import artifacts, fit_plan, lifecycle
+from shared import artifacts
 from shared.db import session_scope
-from shared.keras_build import (
+from shared.jobs import lifecycle
+from shared.ml import fit_plan
+from shared.ml.build import (
     auto_steps_per_execution,
     build_model,
     build_state,
@@ -20,7 +22,7 @@ from shared.keras_build import (
 )
 from shared.models import Job
 from shared.settings import Settings
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from worker import checkpoint
 from worker.callbacks import EpochRecorder, supervision
 from worker.outcomes import finish_stopped, redispatch

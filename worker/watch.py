@@ -17,9 +17,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from shared import artifacts, lifecycle
+from shared import artifacts
+from shared.jobs import lifecycle
 from shared.settings import Settings
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 
 log = logging.getLogger(__name__)
 

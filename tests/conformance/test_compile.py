@@ -123,8 +123,8 @@ def test_run_eagerly_steps_per_execution_jit_compile_reach_keras(
 ) -> None:
     import keras
 
-    from shared.keras_build import build_model, compile_model
-    from shared.spec import JobSpec
+    from shared.ml.build import build_model, compile_model
+    from shared.spec.job import JobSpec
 
     options = {"run_eagerly": True, "steps_per_execution": 4, "jit_compile": False}
     spec = _with_compile(toy_id, **options)

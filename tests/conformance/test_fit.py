@@ -131,8 +131,8 @@ def _keras_worker_pids() -> list[int]:
 
 @pytest.mark.parametrize("multiprocessing", [False, True])
 def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiprocessing: bool) -> None:
-    from shared import fit_plan
-    from shared.spec import JobSpec
+    from shared.ml import fit_plan
+    from shared.spec.job import JobSpec
 
     fit = {"workers": 2, "use_multiprocessing": multiprocessing, "max_queue_size": 3}
     spec = mlp_spec(toy_id, **fit)
@@ -161,9 +161,9 @@ def test_worker_processes_train_as_worker_threads_do(runner: Runner, toy_id: str
 def test_two_worker_threads_serve_the_batches(runner: Runner, toy_id: str) -> None:
     import keras
 
-    from shared import fit_plan
-    from shared.keras_build import build_model, compile_model
-    from shared.spec import JobSpec
+    from shared.ml import fit_plan
+    from shared.ml.build import build_model, compile_model
+    from shared.spec.job import JobSpec
 
     spec = JobSpec.model_validate(mlp_spec(toy_id, workers=2, batch_size=4, epochs=1))
     plan = fit_plan.make(runner.settings, spec)

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from shared.datasets import load
+from shared.datasets.builtin import load
 from shared.db import session_scope
 from shared.models import EpochRecord
 from tests.integration.conftest import Live

@@ -9,8 +9,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared import dispatch
 from shared.db import session_scope
+from shared.jobs import dispatch
 from shared.models import Job, JobStatus, utcnow
 from shared.settings import Settings
 from tests.conftest import make_user

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared import model_json
-from shared.keras_build import build_model
-from shared.spec import JobSpec
+from shared.ml.build import build_model
+from shared.spec import model_json
+from shared.spec.job import JobSpec
 from tests.specs import QUICKSTART
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.jobs import progress
+from shared.jobs.queries import progress
 from shared.models import JobStatus, utcnow
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.serving import ModelCache, softmax
+from shared.ml.serving import ModelCache, softmax
 
 
 def test_softmax_matches_tensorflow() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from tests.specs import QUICKSTART
 
 Spec = dict[str, Any]

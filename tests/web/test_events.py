@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from shared.settings import Settings
 from tests.specs import quickstart
 from web import events as sse

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from shared.auth import create_user, issue_token, revoke_token, set_disabled
 from shared.db import session_scope
 from shared.errors import NotFound
-from shared.jobs import get_job_for
+from shared.jobs.queries import get_job_for
 from shared.models import Job, Role, User, utcnow
 from shared.settings import Settings
 from tests.specs import quickstart

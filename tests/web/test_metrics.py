@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from shared.settings import Settings
 from tests.specs import quickstart
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 
 
 def _doc(client: FlaskClient) -> dict[str, Any]:

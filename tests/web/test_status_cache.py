@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from shared import events, lifecycle
 from shared.auth import get_user, issue_token, revoke_token, set_disabled
 from shared.db import session_scope
+from shared.jobs import events, lifecycle
 from shared.models import utcnow
 from shared.settings import Settings
 from tests.specs import quickstart

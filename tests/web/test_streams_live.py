@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared import lifecycle
+from shared.jobs import lifecycle
 from tests.live import api_alone
 from tests.specs import quickstart
 from tests.support import Service, wait_until

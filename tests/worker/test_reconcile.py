@@ -10,9 +10,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared import lifecycle
 from shared.db import session_scope
-from shared.dispatch import dispatch
+from shared.jobs import lifecycle
+from shared.jobs.dispatch import dispatch
 from shared.models import Event, Job, JobStatus, utcnow
 from shared.settings import Settings
 from tests.conftest import make_user

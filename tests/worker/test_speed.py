@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import worker.training
-from shared.keras_build import auto_steps_per_execution
+from shared.ml.build import auto_steps_per_execution
 from shared.settings import Settings
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from tests.specs import quickstart
 from tests.worker.test_supervision import _get, _job
 from worker.training import run_job

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from shared import lifecycle
-from shared.datasets import load
+from shared.datasets.builtin import load
 from shared.db import session_scope
-from shared.keras_build import build_model, compile_model, preprocess
+from shared.jobs import lifecycle
+from shared.ml.build import build_model, compile_model, preprocess
 from shared.models import EpochRecord, Job, JobStatus, utcnow
 from shared.settings import Settings
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 from tests.conftest import make_user
 from tests.specs import quickstart
 from worker import checkpoint

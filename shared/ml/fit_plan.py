@@ -21,10 +21,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from shared import datasets, train_callbacks, uploads
-from shared.keras_build import preprocess
+from shared.datasets import builtin, uploads
+from shared.ml import train_callbacks
+from shared.ml.build import preprocess
 from shared.settings import Settings
-from shared.spec import DatasetRef, JobSpec, ValidationData
+from shared.spec.job import DatasetRef, JobSpec, ValidationData
 
 
 def _take(data: Any, index: Any) -> Any:
@@ -104,12 +105,12 @@ class FitPlan:
         return max(1, math.ceil(n / spec.fit.batch_size))
 
 
-def load(settings: Settings, ref: DatasetRef) -> datasets.Splits:
+def load(settings: Settings, ref: DatasetRef) -> builtin.Splits:
     """A dataset's arrays: a built-in one by name, an uploaded one by id."""
     if ref.id is not None:
         return uploads.load(settings.datasets_dir / f"{ref.id}.npz")
     assert ref.name is not None
-    return datasets.load(ref.name)
+    return builtin.load(ref.name)
 
 
 def _shapes(x: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
@@ -118,7 +119,7 @@ def _shapes(x: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
     return tuple(x.shape[1:])
 
 
-def _validation(settings: Settings, spec: JobSpec, data: datasets.Splits) -> Any:
+def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits) -> Any:
     vd, scale = spec.fit.validation_data, spec.dataset.scale
     if vd is None:
         return None

@@ -2,8 +2,8 @@
 
 Layers, optimizers, schedules, losses and metrics are made by looking their class up on Keras's
 own modules (``getattr(keras.layers, "Dense")``); a model.to_json() document, once
-``shared.model_json`` has proven every class and module in it allow-listed, goes through Keras's
-deserializer in safe mode. A Keras error is reported with the spec field it came from.
+``shared.spec.model_json`` has proven every class and module in it allow-listed, goes through
+Keras's deserializer in safe mode. A Keras error is reported with the spec field it came from.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.allowlists import LOSSES, OPTIMIZERS
-from shared.spec import CompileSpec, JobSpec, ObjectSpec
+from shared.spec.allowlists import LOSSES, OPTIMIZERS
+from shared.spec.job import CompileSpec, JobSpec, ObjectSpec
 
 
 class BuildError(Exception):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from shared.allowlists import CALLBACKS, SCHEDULES
+from shared.spec.allowlists import CALLBACKS, SCHEDULES
 
 Scalar = str | int | float | bool | None
 

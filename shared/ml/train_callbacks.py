@@ -8,8 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from shared.keras_build import BuildError, make_schedule
-from shared.spec import CallbackSpec, ObjectSpec
+from shared.ml.build import BuildError, make_schedule
+from shared.spec.job import CallbackSpec, ObjectSpec
 
 log = logging.getLogger(__name__)
 

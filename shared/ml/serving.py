@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.keras_build import preprocess
+from shared.ml.build import preprocess
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import session_scope
 from shared.errors import Conflict
-from shared.events import EPOCH, STATUS, add_event
+from shared.jobs.events import EPOCH, STATUS, add_event
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(seconds=90)

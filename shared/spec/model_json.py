@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from shared.allowlists import (
+from shared.spec.allowlists import (
     ACTIVATIONS,
     FORBIDDEN_KEYS,
     LAYER_KEYS,

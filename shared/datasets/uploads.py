@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.datasets import Layout, Splits
+from shared.datasets.builtin import Layout, Splits
 from shared.errors import Conflict, DatasetUnavailable, InvalidInput, NotFound
 from shared.models import Dataset, Job, JobStatus, User
 from shared.settings import Settings
@@ -201,7 +201,7 @@ def list_for(session: Session, owner: User) -> list[Dataset]:
 
 def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -> None:
     """Delete a dataset and its file, unless a queued or running job reads it."""
-    from shared.spec import JobSpec
+    from shared.spec.job import JobSpec
 
     dataset = get(session, owner, dataset_id)
     active = session.scalars(

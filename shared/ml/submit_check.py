@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from shared import datasets, model_json, uploads
-from shared.datasets import Layout
+from shared.datasets import builtin, uploads
+from shared.datasets.builtin import Layout
 from shared.errors import InvalidSpec
 from shared.models import User
 from shared.settings import Settings
-from shared.spec import DatasetRef, JobSpec, ValidationData
+from shared.spec import model_json
+from shared.spec.job import DatasetRef, JobSpec, ValidationData
 
 
 def _refuse(field: str, message: str) -> InvalidSpec:
@@ -33,7 +34,7 @@ def layout(session: Session, owner: User, ref: DatasetRef, field: str) -> Layout
     if ref.id is not None:
         return uploads.layout(uploads.for_job(session, owner, ref.id, f"{field}.id"))
     assert ref.name is not None
-    return datasets.describe(ref.name).layout
+    return builtin.describe(ref.name).layout
 
 
 def _zeros(shapes: dict[str, tuple[tuple[int, ...], str]], n: int = 2) -> Any:
@@ -190,8 +191,8 @@ def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> N
 
 
 def _build(spec: JobSpec, data: Layout) -> None:
-    from shared import train_callbacks
-    from shared.keras_build import BuildError, build_model, compile_model
+    from shared.ml import train_callbacks
+    from shared.ml.build import BuildError, build_model, compile_model
 
     shapes = {k: v[0] for k, v in data.x.items()}
     try:
@@ -234,4 +235,4 @@ def warm_up() -> None:
         "compile": {"optimizer": "adam", "metrics": ["accuracy"], "loss": {
             "class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}}},
     })  # fmt: skip
-    _build(spec, datasets.describe(spec.dataset.label).layout)
+    _build(spec, builtin.describe(spec.dataset.label).layout)

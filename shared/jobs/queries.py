@@ -8,12 +8,12 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from shared import submit_check
 from shared.errors import NotFound
-from shared.events import STATUS, add_event
+from shared.jobs.events import STATUS, add_event
+from shared.ml import submit_check
 from shared.models import Job, JobStatus, Role, User, utcnow
 from shared.settings import Settings
-from shared.spec import JobSpec
+from shared.spec.job import JobSpec
 
 
 def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings) -> Job:

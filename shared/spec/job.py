@@ -1,7 +1,7 @@
 """The job spec: what a user submits, validated once at the edge against allow-lists.
 
 Nothing here imports Keras. Every class name a spec may use comes from an allow-list
-(``shared/allowlists.py``), and every ``config`` is plain JSON checked so that it cannot name a
+(``shared/spec/allowlists.py``), and every ``config`` is plain JSON checked so that it cannot name a
 module, a function or code: Keras objects are made from it only through those lists.
 """
 
@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared import model_json
-from shared.allowlists import (
+from shared.spec import model_json
+from shared.spec.allowlists import (
     ACTIVATIONS,
     FORBIDDEN_KEYS,
     LAYER_KEYS,
@@ -33,7 +33,7 @@ from shared.allowlists import (
     REDUCTIONS,
     SCHEDULES,
 )
-from shared.spec_fit import (
+from shared.spec.fit import (
     CallbackSpec,
     DatasetRef,
     FitSpec,

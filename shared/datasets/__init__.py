@@ -1,0 +1,1 @@
+"""Datasets: the built-ins (``builtin``) and the ones users upload (``uploads``)."""
