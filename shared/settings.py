@@ -53,6 +53,17 @@ class Settings(BaseSettings):
         ge=0,
         description="MB above which a worker process is replaced after a job; 0: never.",
     )
+    tf_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Cores one training process's TensorFlow uses (ops side by side; one op on "
+        "half of them); 0: the cores divided by worker_concurrency.",
+    )
+    warm_tf: bool = Field(
+        default=True,
+        description="Load TensorFlow and fit a throwaway model in each fresh worker process "
+        "before it takes a job; off for the periodic worker, which trains nothing.",
+    )
     model_cache_mb: int = Field(default=512, ge=1, description="Loaded models per API process.")
     auto_steps_per_execution: int = Field(
         default=32, ge=1, description="steps_per_execution when a spec leaves it unset; 1: off."

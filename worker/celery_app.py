@@ -57,7 +57,7 @@ def tf_threads() -> tuple[int, int]:
     and 1.1 s (benchmarks.train shows the effect on the service).
     """
     cores = os.cpu_count() or 1
-    share = int(os.environ.get("TRAINQ_TF_THREADS") or max(1, cores // settings.worker_concurrency))
+    share = settings.tf_threads or max(1, cores // settings.worker_concurrency)
     return max(1, share // 2), share
 
 
@@ -70,7 +70,7 @@ def _warm_child(**_: Any) -> None:
     # (use_multiprocessing; started through a fork server by shared.ml.fit_plan, ended with each
     # epoch) need to start, so to the standard library this child is its parent's main process.
     multiprocessing.process._current_process = _STDLIB_MAIN  # type: ignore[attr-defined]
-    if os.environ.get("TRAINQ_WARM_TF", "1") == "0":  # the periodic worker trains nothing
+    if not settings.warm_tf:  # the periodic worker trains nothing
         return
     import tensorflow as tf
 
