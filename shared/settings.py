@@ -15,15 +15,35 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINQ_", extra="ignore")
 
     var_dir: Path = Field(
-        default=Path("var"), description="Local state: database, artifacts, logs."
+        default=Path("var"),
+        description="Local state: the SQLite database, trained models, uploaded datasets, the "
+        "first user's token (`<var_dir>/token`) and the runtime files of `trainq up`.",
     )
-    database_url: str = Field(default="", description="SQLAlchemy URL; default a SQLite file.")
-    redis_url: str = "redis://localhost:6379/0"
-    artifacts: Path = Field(default=Path(""), description="Where trained models are stored.")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    web_workers: int = 2
-    web_threads: int = 8
+    database_url: str = Field(
+        default="",
+        description="Any SQLAlchemy URL (PostgreSQL: `postgresql+psycopg://user@host/db`); "
+        "empty: the SQLite file `<var_dir>/trainq.db`.",
+    )
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        description="Redis: the Celery broker, and the event streams' wake-ups, the version "
+        "stamps, the dispatcher's and reconciler's locks and the submission rate limit.",
+    )
+    artifacts: Path = Field(
+        default=Path(""),
+        description="Where trained models, checkpoints and TensorBoard logs are kept, one "
+        "folder per job; empty: `<var_dir>/artifacts`.",
+    )
+    host: str = Field(default="127.0.0.1", description="Where `trainq up` serves the API.")
+    port: int = Field(default=8000, description="The port `trainq up` serves the API on.")
+    web_workers: int = Field(
+        default=2, description="API processes (gunicorn workers) `trainq up` starts."
+    )
+    web_threads: int = Field(
+        default=8,
+        description="Threads per API process (gunicorn's gthread workers); an open event "
+        "stream holds one.",
+    )
     web_streams: int = Field(
         default=0,
         ge=0,
@@ -41,9 +61,17 @@ class Settings(BaseSettings):
         description="Run the API processes `trainq up` starts under Linux's SCHED_IDLE policy: "
         "on the cores training leaves free, and off a core at once when training wakes up.",
     )
-    worker_concurrency: int = 1
+    worker_concurrency: int = Field(
+        default=1,
+        description="Training jobs at once per worker (`trainq up` starts its worker with this "
+        "many training processes, plus worker_spare); TensorFlow's threads and the default "
+        "worker_slots are counted from it.",
+    )
     worker_spare: int = Field(
-        default=1, ge=0, description="Worker processes kept warm beyond the training slots."
+        default=1,
+        ge=0,
+        description="Worker processes `trainq up` keeps warm (TensorFlow loaded) beyond the "
+        "training slots, so that a job can start while a process is being replaced.",
     )
     worker_jobs_per_child: int = Field(
         default=50, ge=1, description="Jobs a worker process trains before a fresh one replaces it."
@@ -64,29 +92,90 @@ class Settings(BaseSettings):
         description="Load TensorFlow and fit a throwaway model in each fresh worker process "
         "before it takes a job; off for the periodic worker, which trains nothing.",
     )
-    model_cache_mb: int = Field(default=512, ge=1, description="Loaded models per API process.")
+    model_cache_mb: int = Field(
+        default=512,
+        ge=1,
+        description="MB of models (by file size) each API process keeps loaded for predict; "
+        "the least recently used is evicted first.",
+    )
     auto_steps_per_execution: int = Field(
         default=32, ge=1, description="steps_per_execution when a spec leaves it unset; 1: off."
     )
     worker_slots: int = Field(
-        default=0, ge=0, description="Training jobs at once on all workers; 0: worker_concurrency."
+        default=0,
+        ge=0,
+        description="Training jobs at once on all workers together: the dispatcher hands out no "
+        "more; set it to the total when you run several workers; 0: worker_concurrency.",
     )
-    max_running_per_user: int = Field(default=2, ge=1, description="Running jobs per user.")
-    max_epochs: int = Field(default=1000, ge=1)
-    max_predict_instances: int = Field(default=10_000, ge=1)
-    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    requeue_after_seconds: int = Field(default=60, ge=5, description="Re-send lost queued jobs.")
-    reconcile_seconds: float = Field(default=15.0, gt=0, description="Reconciler period.")
-    heartbeat_seconds: float = Field(default=15.0, gt=0, description="Running job heartbeat.")
-    stale_seconds: float = Field(default=90.0, gt=0, description="Silent this long: worker lost.")
-    max_attempts: int = Field(default=3, ge=1, description="Workers lost before a job fails.")
-    max_job_seconds: int = Field(default=6 * 3600, ge=1, description="Longest time limit.")
-    max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs per user at once.")
-    submit_rate: int = Field(default=60, ge=1, description="Submissions per user per window.")
-    submit_rate_window_seconds: int = Field(default=60, ge=1)
-    datasets_dir: Path = Field(default=Path(""), description="Where uploaded datasets are kept.")
+    max_running_per_user: int = Field(
+        default=2,
+        ge=1,
+        description="Jobs of one user holding worker slots at once; their other jobs wait even "
+        "when slots are free.",
+    )
+    max_epochs: int = Field(
+        default=1000,
+        ge=1,
+        description="Largest fit.epochs a spec may ask for (422 invalid_spec above it).",
+    )
+    max_predict_instances: int = Field(
+        default=10_000,
+        ge=1,
+        description="Instances per predict request (422 invalid_input above it).",
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body (413 payload_too_large above it).",
+    )
+    requeue_after_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How long a job handed to the broker may stay queued before the reconciler "
+        "checks that the broker still holds it, and sends it again if not.",
+    )
+    reconcile_seconds: float = Field(
+        default=15.0, gt=0, description="How often the reconciler runs (under Celery beat)."
+    )
+    heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="How often a running job's worker writes its heartbeat."
+    )
+    stale_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        description="A running job whose heartbeat is this old has lost its worker: the "
+        "reconciler puts it back in the queue.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Workers a job may lose before it fails."
+    )
+    max_job_seconds: int = Field(
+        default=6 * 3600,
+        ge=1,
+        description="The longest time limit, and the limit of a job that sets none; a larger "
+        "time_limit_seconds is refused at submit. The broker's visibility timeout stays above it.",
+    )
+    max_queued_jobs: int = Field(
+        default=100,
+        ge=1,
+        description="Queued jobs per user at once (429 quota_exceeded above it).",
+    )
+    submit_rate: int = Field(
+        default=60,
+        ge=1,
+        description="Submissions per user per window (429 rate_limited above it).",
+    )
+    submit_rate_window_seconds: int = Field(
+        default=60, ge=1, description="The sliding window of submit_rate, in seconds."
+    )
+    datasets_dir: Path = Field(
+        default=Path(""),
+        description="Where uploaded datasets are kept, one .npz each; empty: `<var_dir>/datasets`.",
+    )
     max_dataset_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1024, description="Largest upload, its arrays uncompressed."
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest upload, its arrays counted uncompressed (422 invalid_input above it).",
     )
 
     def model_post_init(self, _context: object) -> None:
