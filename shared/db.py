@@ -1,16 +1,26 @@
-"""The SQLAlchemy engine and sessions: one session per request or unit of work."""
+"""The SQLAlchemy engine and sessions: one session per request or unit of work.
+
+The core has one transaction convention: a function that is a transaction of its own takes
+``db``, the sessionmaker (``Sessions``) of trainq's database, and opens it with ``transaction``;
+a function that is part of its caller's transaction takes that ``Session``. A database URL
+becomes a sessionmaker in one place, ``sessions(url)``, whose sessions announce the changes
+they commit (``shared.stamps``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import stamps
+
+Sessions = sessionmaker[Session]
 _engines: dict[str, Engine] = {}
-_factories: dict[str, sessionmaker[Session]] = {}
+_factories: dict[str, Sessions] = {}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -36,19 +46,21 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    """A session factory bound to the engine for the URL."""
+def sessions(url: str) -> Sessions:
+    """trainq's sessionmaker for a database URL, made once per process; its sessions announce
+    what they commit."""
     factory = _factories.get(url)
     if factory is None:
         factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
+        stamps.bind(factory)
         _factories[url] = factory
     return factory
 
 
 @contextmanager
-def session_scope(url: str) -> Iterator[Session]:
+def transaction(db: Sessions) -> Iterator[Session]:
     """A transaction: commits on success, rolls back on error, always closes."""
-    session = session_factory(url)()
+    session = db()
     try:
         yield session
         session.commit()
@@ -57,6 +69,12 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def session_scope(url: str) -> AbstractContextManager[Session]:
+    """A transaction on the database at this URL (for scripts and tests; the core takes
+    ``Sessions``)."""
+    return transaction(sessions(url))
 
 
 def dispose_all() -> None:

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from shared.jobs import events as job_events
+from shared import stamps
 from shared.settings import Settings, get_settings
 from web import errors, extensions, metrics
 from web.dashboard import bp as dashboard_bp
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
-    job_events.configure(settings.redis_url)
+    stamps.configure(settings.redis_url)
     errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, request
 
+from shared import stamps
 from shared.errors import Busy, InvalidInput
 from shared.jobs import events, queries
 from shared.models import FINISHED, Job
@@ -51,7 +52,7 @@ def _subscribe(redis_url: str, job_id: str) -> Any:
         pubsub = redis.Redis.from_url(redis_url, socket_connect_timeout=1).pubsub(
             ignore_subscribe_messages=True
         )
-        pubsub.subscribe(events.channel(job_id))
+        pubsub.subscribe(stamps.channel(job_id))
         return pubsub
     except redis.RedisError as exc:  # no broker: the stream polls the database only
         log.info("job_id=%s events stream without Redis wake-ups: %s", job_id, exc)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from shared.db import session_factory
+from shared.db import sessions
 from shared.ml.serving import ModelCache
 from shared.settings import Settings
 from web.queue import JobQueue
@@ -19,7 +19,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Bind the settings and shared resources to the app."""
     app.extensions["trainq"] = {
         "settings": settings,
-        "sessions": session_factory(settings.database_url),
+        "sessions": sessions(settings.database_url),
         "models": ModelCache(settings.model_cache_mb * 1024 * 1024),
         "queue": JobQueue(settings),
         "status": StatusCache(),

@@ -41,7 +41,7 @@ def submit() -> ResponseReturnValue:
     job = queries.create_job(session, user, spec, settings())
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
-    dispatch.dispatch(settings(), queue().publish)  # starts it now if a slot is free
+    dispatch.dispatch(queue().db, settings(), queue().publish)  # starts it now if a slot is free
     return queries.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
 
 

@@ -6,6 +6,7 @@ import logging
 
 from celery import Celery
 
+from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.settings import Settings
 
@@ -17,12 +18,13 @@ class JobQueue:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.db = sessions(settings.database_url)
         self.celery = Celery("trainq-web", broker=settings.redis_url)
         self.celery.conf.update(broker_connection_timeout=2, broker_connection_max_retries=1)
 
     def send(self, job_id: str) -> bool:
         """Publish a job and record when; False if the broker is down (the job stays queued)."""
-        return lifecycle.send(self.settings.database_url, job_id, self.publish)
+        return lifecycle.send(self.db, job_id, self.publish)
 
     def publish(self, job_id: str) -> bool:
         """Hand a job to the broker; the task id is the job id. False if the broker is down."""

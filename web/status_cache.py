@@ -31,7 +31,6 @@ import redis
 
 from shared import stamps
 from shared.auth import hash_token
-from shared.jobs import events
 from shared.jobs.queries import Progressing, progress
 from shared.models import JobStatus, utcnow
 from web.metrics import HTTP_REQUESTS
@@ -83,7 +82,7 @@ class StampedCache:
         if recent is not None and now - recent[0] < self.reuse_seconds:
             return recent[1]
         try:
-            read = stamps.read(events.redis_client(), job_id)
+            read = stamps.read(stamps.redis_client(), job_id)
         except redis.RedisError:
             return None
         if read is not None:

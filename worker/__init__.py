@@ -1,5 +1,9 @@
 """The Celery worker: `celery -A worker worker` and `celery -A worker beat`."""
 
-from worker.celery_app import app
+from shared.settings import get_settings
+from worker import warm  # noqa: F401  (readies each fresh pool child)
+from worker.celery_app import make_celery
+
+app = make_celery(get_settings())
 
 __all__ = ["app"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import keras
@@ -14,23 +13,19 @@ from worker.watch import Stop, Watch
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Records every finished epoch (all metrics Keras reports, and its duration) as it ends."""
+    """Records every finished epoch (all metrics Keras reports, and its duration) as it ends,
+    as the checkpoint that runs before it measured them."""
 
-    def __init__(self, url: str, job_id: str, watch: Watch | None = None) -> None:
+    def __init__(self, watch: Watch) -> None:
         super().__init__()
-        self.url = url
-        self.job_id = job_id
         self.watch = watch
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.watch is not None and self.watch.interrupted:  # stopped inside this epoch
-            return
-        seconds = time.perf_counter() - self._started
-        lifecycle.record_epoch(self.url, self.job_id, epoch + 1, dict(logs or {}), seconds)
+        finished = self.watch.finished
+        if self.watch.interrupted or finished is None or finished[0] != epoch + 1:
+            return  # stopped inside this epoch: neither checkpointed nor recorded
+        number, metrics, seconds = finished
+        lifecycle.record_epoch(self.watch.db, self.watch.job_id, number, metrics, seconds)
 
 
 class StopWhenAsked(keras.callbacks.Callback):

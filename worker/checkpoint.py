@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -79,11 +78,11 @@ class Checkpoint(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         epoch = restore(self.model, self.folder)
         meta = read_meta(self.folder)
-        url, job_id = self.watch.url, self.watch.job_id
-        recorded = lifecycle.resumed(url, job_id, first_epoch=epoch + 1)
+        db, job_id = self.watch.db, self.watch.job_id
+        recorded = lifecycle.resumed(db, job_id, first_epoch=epoch + 1)
         if meta is not None and recorded < epoch:
             # Killed after the backup but before the database heard of the epoch.
-            lifecycle.record_epoch(url, job_id, epoch, meta["logs"], meta["seconds"])
+            lifecycle.record_epoch(db, job_id, epoch, meta["logs"], meta["seconds"])
         if epoch:
             self.model._initial_epoch = epoch
             log.info("job_id=%s resumed from checkpoint at epoch %d", job_id, epoch + 1)
@@ -100,14 +99,10 @@ class Checkpoint(keras.callbacks.Callback):
         tmp = self.folder / f".tmp-{name}"
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, self.folder / name)
-        metrics = {k: _number(v) for k, v in (logs or {}).items()}
+        metrics = lifecycle.clean_metrics(logs or {})
+        self.watch.finished = (epoch + 1, metrics, seconds)
         meta = {"epoch": epoch + 1, "weights": name, "logs": metrics, "seconds": seconds}
         _write_atomically(self.folder / META, json.dumps(meta))
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
-
-
-def _number(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None

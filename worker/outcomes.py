@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from shared import artifacts
+from shared.db import sessions
 from shared.jobs import lifecycle
+from shared.jobs.dispatch import Publish, dispatch
 from shared.settings import Settings
 from worker import checkpoint
 from worker.watch import Stop, Watch
@@ -16,13 +18,13 @@ from worker.watch import Stop, Watch
 log = logging.getLogger(__name__)
 
 
-def redispatch(settings: Settings) -> None:
-    """Hand out slots freed by a job that ended here; never fails the task."""
-    from shared.jobs.dispatch import dispatch
-    from worker.periodic import publish
-
+def redispatch(settings: Settings, publish: Publish | None) -> None:
+    """Hand out slots freed by a job that ended here; never fails the task. Without a
+    publisher (a job trained outside a worker), the periodic round hands them out."""
+    if publish is None:
+        return
     try:
-        dispatch(settings, publish)
+        dispatch(sessions(settings.database_url), settings, publish)
     except Exception:  # the periodic round dispatches what this one could not
         log.warning("dispatch after a job ended failed", exc_info=True)
 
@@ -31,10 +33,15 @@ SaveModel = Callable[[Any, Path], dict[str, tuple[str, int, str]]]
 
 
 def finish_stopped(
-    settings: Settings, job_id: str, model: Any, watch: Watch, save: SaveModel
+    settings: Settings,
+    job_id: str,
+    model: Any,
+    watch: Watch,
+    save: SaveModel,
+    publish: Publish | None,
 ) -> bool:
     """End a job whose fit was stopped; False when training ran to its end and should finish."""
-    url, reason = settings.database_url, watch.reason
+    db, reason = watch.db, watch.reason
     if reason is None:
         return False
     if reason == Stop.lost:
@@ -46,15 +53,15 @@ def finish_stopped(
         files: dict[str, tuple[str, int, str]] = {}
         if checkpoint.restore(model, watch.checkpoint_dir):  # the last finished epoch's model
             files = save(model, artifacts.job_dir(settings.artifacts, job_id))
-        lifecycle.cancelled(url, job_id, files)
+        lifecycle.cancelled(db, job_id, files)
         log.info("job_id=%s state=cancelled model=%s", job_id, bool(files))
     elif reason == Stop.shutdown:
-        if lifecycle.hand_back(url, job_id, watch.worker):
+        if lifecycle.hand_back(db, job_id, watch.worker):
             log.info("job_id=%s state=queued handed back at shutdown", job_id)
             # Its slot is free again: the dispatcher gives it (or a job of whoever's turn it
             # is) to a worker that is not shutting down.
-            redispatch(settings)
+            redispatch(settings, publish)
     else:
-        lifecycle.fail(url, job_id, watch.detail, worker=watch.worker)
+        lifecycle.fail(db, job_id, watch.detail, worker=watch.worker)
         log.info("job_id=%s state=failed %s", job_id, watch.detail)
     return True

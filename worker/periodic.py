@@ -7,13 +7,16 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import redis
+from celery import shared_task
 
+from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import dispatch
 from shared.settings import Settings, get_settings
-from worker.celery_app import app
+from worker.celery_app import RECONCILE_TASK, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +34,22 @@ def broker_job_ids(client: redis.Redis) -> set[str]:
     return ids
 
 
-def publish(job_id: str) -> bool:
-    """Hand a job to the workers; the task id is the job id. False if the broker is down."""
-    try:
-        app.send_task(lifecycle.TRAIN_TASK, args=[job_id], task_id=job_id)
-    except Exception:  # the job stays queued in the database; a later round sends it
-        log.warning("job_id=%s state=queued broker unreachable", job_id, exc_info=True)
-        return False
-    return True
-
-
-def send(job_id: str) -> bool:
-    """Publish a job again and record when."""
-    return lifecycle.send(get_settings().database_url, job_id, publish)
-
-
 def reconcile_once(settings: Settings, send: Callable[[str], bool]) -> dict[str, list[str]]:
-    """Requeue running jobs whose worker went silent, re-send what the broker lost, dispatch."""
-    url = settings.database_url
+    """Requeue running jobs whose worker went silent, re-send what the broker lost.
+
+    ``send`` publishes a job and records when (``lifecycle.send``)."""
+    db = sessions(settings.database_url)
     stale = timedelta(seconds=settings.stale_seconds)
-    requeued = [j for j in lifecycle.stale_running(url, stale) if lifecycle.requeue(url, j, stale)]
+    requeued = [j for j in lifecycle.stale_running(db, stale) if lifecycle.requeue(db, j, stale)]
     for job_id in requeued:
         log.warning("job_id=%s state=queued reason=worker went silent", job_id)
-    sent = lifecycle.sent_not_started(url, timedelta(seconds=settings.requeue_after_seconds))
+    sent = lifecycle.sent_not_started(db, timedelta(seconds=settings.requeue_after_seconds))
     resent = []
     if sent:
         held = broker_job_ids(redis.Redis.from_url(settings.redis_url))
         for job_id in sent:
             if job_id in held:
-                lifecycle.mark_sent(url, job_id)
+                lifecycle.mark_sent(db, job_id)
                 continue
             log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
             if send(job_id):
@@ -67,8 +57,8 @@ def reconcile_once(settings: Settings, send: Callable[[str], bool]) -> dict[str,
     return {"requeued": requeued, "resent": resent}
 
 
-@app.task(name="trainq.reconcile")
-def reconcile() -> dict[str, list[str]] | None:
+@shared_task(name=RECONCILE_TASK, bind=True)
+def reconcile(self: Any) -> dict[str, list[str]] | None:
     """The periodic reconciler (every TRAINQ_RECONCILE_SECONDS under beat), one round at a time."""
     settings = get_settings()
     client = redis.Redis.from_url(settings.redis_url)
@@ -77,8 +67,9 @@ def reconcile() -> dict[str, list[str]] | None:
     if not lock.acquire(blocking=False):
         return None
     try:
-        result = reconcile_once(settings, send)
-        result["dispatched"] = dispatch(settings, publish)
+        db, publish = sessions(settings.database_url), Publisher(self.app)
+        result = reconcile_once(settings, lambda job_id: lifecycle.send(db, job_id, publish))
+        result["dispatched"] = dispatch(db, settings, publish)
         return result
     finally:
         with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked

@@ -11,8 +11,9 @@ from typing import Any
 import keras
 
 from shared import artifacts
-from shared.db import session_scope
+from shared.db import Sessions, sessions, transaction
 from shared.jobs import lifecycle
+from shared.jobs.dispatch import Publish
 from shared.ml import fit_plan
 from shared.ml.build import (
     auto_steps_per_execution,
@@ -53,8 +54,7 @@ def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
     return files
 
 
-def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
-    url = settings.database_url
+def _train(settings: Settings, job_id: str, spec: JobSpec, publish: Publish | None) -> None:
     if spec.seed is not None:
         keras.utils.set_random_seed(spec.seed)
     plan = fit_plan.make(settings, spec)
@@ -72,12 +72,12 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
             callbacks=[
                 *supervision(watch),
                 *plan.callbacks,
-                EpochRecorder(url, job_id, watch),
+                EpochRecorder(watch),
                 keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id)),
             ],
             **plan.kwargs,
         )
-        if finish_stopped(settings, job_id, model, watch, _save):
+        if finish_stopped(settings, job_id, model, watch, _save, publish):
             return
         test_metrics = None
         if plan.test is not None:
@@ -87,42 +87,47 @@ def _train(settings: Settings, job_id: str, spec: JobSpec) -> None:
                 return_dict=True,
                 verbose=0,
             )
-        if not lifecycle.heartbeat(url, job_id, watch.worker)[0]:  # its files are another's now
+        if not lifecycle.heartbeat(watch.db, job_id, watch.worker)[
+            0
+        ]:  # its files are another's now
             log.warning("job_id=%s finished training but is no longer ours; not saved", job_id)
             return
         files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
-    if not lifecycle.succeed(url, job_id, test_metrics, files, worker=watch.worker):
+    if not lifecycle.succeed(watch.db, job_id, test_metrics, files, worker=watch.worker):
         log.warning(
             "job_id=%s finished training but is no longer ours; result not recorded", job_id
         )
 
 
-def run_job(settings: Settings, job_id: str) -> None:
-    """Run a job if it is ours to run; any error ends it failed with the reason."""
-    url = settings.database_url
+def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> None:
+    """Run a job if it is ours to run; any error ends it failed with the reason.
+
+    ``publish`` hands the slot the job frees to the next job at once (in a worker); without
+    it the periodic round does."""
+    db: Sessions = sessions(settings.database_url)
     worker = worker_name()
     stale = timedelta(seconds=settings.stale_seconds)
     if not lifecycle.start(
-        url, job_id, worker, stale_after=stale, max_attempts=settings.max_attempts
+        db, job_id, worker, stale_after=stale, max_attempts=settings.max_attempts
     ):
         log.info("job_id=%s not started here: not queued, or taken by another worker", job_id)
-        if lifecycle.is_finished(url, job_id):
+        if lifecycle.is_finished(db, job_id):
             checkpoint.remove(checkpoint_dir(settings, job_id))
         return
     log.info("job_id=%s state=running worker=%s", job_id, worker)
     try:
-        with session_scope(url) as s:
+        with transaction(db) as s:
             job = s.get(Job, job_id)
             assert job is not None
             spec = JobSpec.model_validate(job.spec)
-        _train(settings, job_id, spec)
+        _train(settings, job_id, spec, publish)
     except Exception as exc:  # any failure ends the job failed, never stuck in running
         log.exception("job_id=%s state=failed", job_id)
-        lifecycle.fail(url, job_id, _describe(exc), worker=worker)
+        lifecycle.fail(db, job_id, _describe(exc), worker=worker)
     finally:
         # Python's collector frees the job's objects in its own time; collecting them here
         # would hold the next job back by about 0.2 s.
         keras.backend.clear_session(free_memory=False)
-        if lifecycle.is_finished(url, job_id):  # kept only while the job may resume
+        if lifecycle.is_finished(db, job_id):  # kept only while the job may resume
             checkpoint.remove(checkpoint_dir(settings, job_id))
-            redispatch(settings)  # its slot is free: the next job starts now
+            redispatch(settings, publish)  # its slot is free: the next job starts now

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from shared import artifacts
+from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.settings import Settings
 from shared.spec.job import JobSpec
@@ -64,7 +65,7 @@ class Watch:
     """A job's watcher: beats its heart, notices cancel, timeout and shutdown, stops once."""
 
     def __init__(self, settings: Settings, job_id: str, spec: JobSpec) -> None:
-        self.url, self.job_id, self.worker = settings.database_url, job_id, worker_name()
+        self.db, self.job_id, self.worker = sessions(settings.database_url), job_id, worker_name()
         self.checkpoint_dir = checkpoint_dir(settings, job_id)
         self.limit = time_limit(settings, spec)
         self.beat_every = settings.heartbeat_seconds
@@ -72,6 +73,9 @@ class Watch:
         self.detail = ""
         # Training was stopped inside an epoch: that epoch is neither recorded nor checkpointed.
         self.interrupted = False
+        # The last finished epoch (1-based), its metrics and seconds, measured once by the
+        # checkpoint callback and recorded by the epoch recorder.
+        self.finished: tuple[int, dict[str, float | None], float] | None = None
         self._started = time.monotonic()
         self._previous: Any = None
         self._lock = threading.Lock()
@@ -93,11 +97,11 @@ class Watch:
 
     def _check_once(self, beat: bool) -> None:
         if beat:
-            ours, cancel = lifecycle.heartbeat(self.url, self.job_id, self.worker)
+            ours, cancel = lifecycle.heartbeat(self.db, self.job_id, self.worker)
             if not ours:
                 self.stop(Stop.lost, "the job is no longer assigned to this worker")
         else:
-            cancel = lifecycle.cancel_requested(self.url, self.job_id)
+            cancel = lifecycle.cancel_requested(self.db, self.job_id)
         if cancel:
             self.stop(Stop.cancel, "cancel requested")
         elapsed = time.monotonic() - self._started
@@ -108,7 +112,7 @@ class Watch:
                 "job_id=%s did not stop after its time limit; ending the process", self.job_id
             )
             lifecycle.fail(
-                self.url,
+                self.db,
                 self.job_id,
                 f"timeout: the job reached its time limit of {self.limit} s "
                 "and did not stop at a batch boundary, so its process was ended",

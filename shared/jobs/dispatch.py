@@ -20,7 +20,7 @@ import redis
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
+from shared.db import Sessions, transaction
 from shared.models import Job, JobStatus, utcnow
 from shared.settings import Settings
 
@@ -102,7 +102,7 @@ def turn_order(snap: Snapshot, per_user: int | None, limit: int | None = None) -
     return order
 
 
-def dispatch(settings: Settings, publish: Publish) -> list[str]:
+def dispatch(db: Sessions, settings: Settings, publish: Publish) -> list[str]:
     """Hand as many waiting jobs to the broker as there are free slots; returns their ids."""
     try:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
@@ -114,15 +114,14 @@ def dispatch(settings: Settings, publish: Publish) -> list[str]:
         log.warning("dispatch: broker unreachable; jobs stay queued")
         return []
     try:
-        return _dispatch_locked(settings, publish)
+        return _dispatch_locked(db, settings, publish)
     finally:
         with contextlib.suppress(redis.RedisError):
             lock.release()
 
 
-def _dispatch_locked(settings: Settings, publish: Publish) -> list[str]:
-    url = settings.database_url
-    with session_scope(url) as session:
+def _dispatch_locked(db: Sessions, settings: Settings, publish: Publish) -> list[str]:
+    with transaction(db) as session:
         snap = snapshot(session)
     free = settings.worker_slots - snap.busy
     if free <= 0 or not snap.waiting:
@@ -130,7 +129,7 @@ def _dispatch_locked(settings: Settings, publish: Publish) -> list[str]:
     chosen = turn_order(snap, settings.max_running_per_user, limit=free)
     sent: list[str] = []
     for job in chosen:
-        with session_scope(url) as session:
+        with transaction(db) as session:
             taken = session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == JobStatus.queued, Job.sent_at.is_(None))
@@ -139,15 +138,15 @@ def _dispatch_locked(settings: Settings, publish: Publish) -> list[str]:
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             continue  # cancelled meanwhile
         if not publish(job.id):
-            _unsend(url, [job.id])
+            _unsend(db, [job.id])
             break
         sent.append(job.id)
         log.info("job_id=%s state=queued dispatched owner=%s", job.id, job.owner_id)
     return sent
 
 
-def _unsend(url: str, ids: Iterable[str]) -> None:
-    with session_scope(url) as session:
+def _unsend(db: Sessions, ids: Iterable[str]) -> None:
+    with transaction(db) as session:
         session.execute(update(Job).where(Job.id.in_(list(ids))).values(sent_at=None))
 
 

@@ -3,10 +3,9 @@
 The ``events`` table is the record: each status change and each finished epoch adds one row,
 numbered ``seq`` = 1, 2, 3 ... per job, in the same transaction as the change itself, so a
 reader never sees a change without its event nor an event without its change. After the
-commit a Redis message on ``trainq:events:<job_id>`` wakes whoever streams the job; Redis
-pub/sub may lose messages, so a stream also re-reads the table every second or so. The same
-round trip gives the job a new version stamp (``shared.stamps``), which tells the API processes
-that what they keep of the job's status is out of date.
+commit a Redis message on ``trainq:events:<job_id>`` wakes whoever streams the job, and the job
+gets a new version stamp that tells the API processes that what they keep of its status is out
+of date (both ``shared.stamps``).
 """
 
 from __future__ import annotations
@@ -14,32 +13,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared import stamps
-from shared.models import ApiToken, Event, Job, User, utcnow
+from shared.models import Event, Job, utcnow
 
 log = logging.getLogger(__name__)
 
 STATUS = "status"
 EPOCH = "epoch"
-_PENDING = "trainq_events"
-_AUTH_CHANGED = "trainq_auth_changed"
-_redis_url: str | None = None
-_clients: dict[str, redis.Redis] = {}
-
-
-def channel(job_id: str) -> str:
-    """The Redis channel that announces a job's new events."""
-    return f"trainq:events:{job_id}"
-
-
-def configure(redis_url: str | None) -> None:
-    """Where to announce events (default: the settings' Redis)."""
-    global _redis_url
-    _redis_url = redis_url
 
 
 def add_event(session: Session, job_id: str, type: str, data: dict[str, Any]) -> Event:
@@ -51,7 +34,7 @@ def add_event(session: Session, job_id: str, type: str, data: dict[str, Any]) ->
     last = session.scalar(select(func.max(Event.seq)).where(Event.job_id == job_id)) or 0
     row = Event(job_id=job_id, seq=last + 1, type=type, data=data, created_at=utcnow())
     session.add(row)
-    session.info.setdefault(_PENDING, set()).add(job_id)
+    stamps.job_changed(session, job_id)
     return row
 
 
@@ -76,55 +59,3 @@ def to_dict(row: Event) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         **row.data,
     }
-
-
-def redis_client() -> redis.Redis:
-    """The Redis client of this process for events and stamps."""
-    url = _redis_url
-    if url is None:
-        from shared.settings import get_settings
-
-        url = get_settings().redis_url
-    client = _clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        _clients[url] = client
-    return client
-
-
-def announce(job_ids: set[str]) -> None:
-    """Wake the streams of these jobs and restamp them; a lost message only delays a stream."""
-    try:
-        pipe = redis_client().pipeline(transaction=False)
-        for job_id in job_ids:
-            stamps.restamp_job(pipe, job_id)
-            pipe.publish(channel(job_id), "1")
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.debug("could not announce events of %s: %s", sorted(job_ids), exc)
-
-
-@event.listens_for(Session, "after_flush")
-def _after_flush(session: Session, _context: Any) -> None:
-    # A changed or deleted user or token (disabled, revoked ...) outdates what any process
-    # keeps of who a token is; a new one outdates nothing.
-    if any(isinstance(o, (User, ApiToken)) for o in (*session.dirty, *session.deleted)):
-        session.info[_AUTH_CHANGED] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    job_ids = session.info.pop(_PENDING, None)
-    if job_ids:
-        announce(job_ids)
-    if session.info.pop(_AUTH_CHANGED, None):
-        try:
-            stamps.restamp_auth(redis_client())
-        except redis.RedisError as exc:  # what is kept still expires after stamps.MAX_AGE
-            log.warning("could not restamp users and tokens: %s", exc)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-    session.info.pop(_AUTH_CHANGED, None)

@@ -1,4 +1,9 @@
-"""A job's state transitions, each one short transaction, safe against duplicate deliveries."""
+"""A job's state transitions, each one short transaction, safe against duplicate deliveries.
+
+Each function that is a transaction of its own takes ``db``, trainq's sessionmaker
+(``shared.db.sessions``); ``request_cancel`` is part of its caller's transaction and takes the
+``Session``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
+from shared.db import Sessions, transaction
 from shared.errors import Conflict
 from shared.jobs.events import EPOCH, STATUS, add_event
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
@@ -20,17 +25,17 @@ MAX_ATTEMPTS = 3
 MAX_ERROR_CHARS = 4000
 
 
-def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
     """Metrics as JSON numbers; NaN and infinities (not valid JSON) become null."""
     out: dict[str, float | None] = {}
     for key, value in metrics.items():
-        number = float(value)
-        out[key] = number if math.isfinite(number) else None
+        number = None if value is None else float(value)
+        out[key] = number if number is not None and math.isfinite(number) else None
     return out
 
 
 def start(
-    url: str,
+    db: Sessions,
     job_id: str,
     worker: str,
     *,
@@ -42,7 +47,7 @@ def start(
     Epochs an earlier attempt recorded are kept: the worker resumes from its checkpoint.
     """
     now = utcnow()
-    with session_scope(url) as s:
+    with transaction(db) as s:
         taken = s.execute(
             update(Job)
             .where(
@@ -79,60 +84,59 @@ def start(
         return True
 
 
-def heartbeat(url: str, job_id: str, worker: str) -> tuple[bool, bool]:
+def heartbeat(db: Sessions, job_id: str, worker: str) -> tuple[bool, bool]:
     """Tell the reconciler this job's worker is alive: (still ours, cancel requested)."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         done = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
             .values(heartbeat_at=utcnow())
         )
         ours = done.rowcount == 1  # type: ignore[attr-defined]
-        return ours, ours and cancel_requested(url, job_id, s)
+        return ours, ours and _cancel_requested(s, job_id)
 
 
-def cancel_requested(url: str, job_id: str, session: Session | None = None) -> bool:
+def _cancel_requested(session: Session, job_id: str) -> bool:
+    return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
+
+
+def cancel_requested(db: Sessions, job_id: str) -> bool:
     """Whether somebody asked to cancel the job."""
-    if session is not None:
-        return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
-    with session_scope(url) as s:
-        return cancel_requested(url, job_id, s)
+    with transaction(db) as s:
+        return _cancel_requested(s, job_id)
 
 
 def record_epoch(
-    url: str, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float
+    db: Sessions, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float
 ) -> None:
     """Store one finished epoch (1-based) and move the job's progress on; once per epoch."""
-    with session_scope(url) as s:
+    metrics = clean_metrics(metrics)
+    with transaction(db) as s:
         row = s.scalar(
             select(EpochRecord).where(EpochRecord.job_id == job_id, EpochRecord.epoch == epoch)
         )
         if row is None:
-            s.add(
-                EpochRecord(job_id=job_id, epoch=epoch, metrics=_clean(metrics), duration_s=seconds)
-            )
+            s.add(EpochRecord(job_id=job_id, epoch=epoch, metrics=metrics, duration_s=seconds))
         else:  # an epoch retrained because its checkpoint was lost replaces its record
-            row.metrics, row.duration_s, row.finished_at = _clean(metrics), seconds, utcnow()
+            row.metrics, row.duration_s, row.finished_at = metrics, seconds, utcnow()
         s.execute(
             update(Job).where(Job.id == job_id).values(epochs_done=epoch, heartbeat_at=utcnow())
         )
-        add_event(
-            s, job_id, EPOCH, {"epoch": epoch, "metrics": _clean(metrics), "duration_s": seconds}
-        )
+        add_event(s, job_id, EPOCH, {"epoch": epoch, "metrics": metrics, "duration_s": seconds})
 
 
-def resumed(url: str, job_id: str, first_epoch: int) -> int:
+def resumed(db: Sessions, job_id: str, first_epoch: int) -> int:
     """Note the epoch this attempt starts at; the number of epochs recorded before it."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         job = s.get(Job, job_id)
         assert job is not None
         job.first_epoch = first_epoch
         return job.epochs_done
 
 
-def hand_back(url: str, job_id: str, worker: str) -> bool:
+def hand_back(db: Sessions, job_id: str, worker: str) -> bool:
     """Return a running job to the queue (worker shutting down); it does not use up an attempt."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         done = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
@@ -150,9 +154,9 @@ def hand_back(url: str, job_id: str, worker: str) -> bool:
         return True
 
 
-def cancelled(url: str, job_id: str, files: dict[str, tuple[str, int, str]]) -> None:
+def cancelled(db: Sessions, job_id: str, files: dict[str, tuple[str, int, str]]) -> None:
     """End a running job cancelled, keeping the model of its last finished epoch if any."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         job = s.get(Job, job_id)
         assert job is not None
         if job.status in FINISHED:
@@ -165,7 +169,7 @@ def cancelled(url: str, job_id: str, files: dict[str, tuple[str, int, str]]) -> 
 
 
 def succeed(
-    url: str,
+    db: Sessions,
     job_id: str,
     test_metrics: dict[str, Any] | None,
     files: dict[str, tuple[str, int, str]],
@@ -178,8 +182,8 @@ def succeed(
     where = [Job.id == job_id, Job.status == JobStatus.running]
     if worker is not None:
         where.append(Job.worker == worker)
-    metrics = _clean(test_metrics) if test_metrics is not None else None
-    with session_scope(url) as s:
+    metrics = clean_metrics(test_metrics) if test_metrics is not None else None
+    with transaction(db) as s:
         done = s.execute(
             update(Job)
             .where(*where)
@@ -193,14 +197,14 @@ def succeed(
         return True
 
 
-def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> None:
+def fail(db: Sessions, job_id: str, error: str, *, worker: str | None = None) -> None:
     """Mark the job failed with a reason a person can read (only if still that worker's)."""
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
     where = [Job.id == job_id, Job.status.not_in(FINISHED)]
     if worker is not None:
         where.append(Job.worker == worker)
-    with session_scope(url) as s:
+    with transaction(db) as s:
         failed = s.execute(
             update(Job)
             .where(*where)
@@ -210,15 +214,15 @@ def fail(url: str, job_id: str, error: str, *, worker: str | None = None) -> Non
             add_event(s, job_id, STATUS, {"status": "failed", "error": error})
 
 
-def is_finished(url: str, job_id: str) -> bool:
+def is_finished(db: Sessions, job_id: str) -> bool:
     """Whether the job has ended (succeeded, failed or cancelled)."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         return s.scalar(select(Job.status).where(Job.id == job_id)) in FINISHED
 
 
-def stale_running(url: str, stale_after: timedelta = STALE_AFTER) -> list[str]:
+def stale_running(db: Sessions, stale_after: timedelta = STALE_AFTER) -> list[str]:
     """Running jobs whose worker stopped sending heartbeats."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         return list(
             s.scalars(
                 select(Job.id).where(
@@ -228,35 +232,35 @@ def stale_running(url: str, stale_after: timedelta = STALE_AFTER) -> list[str]:
         )
 
 
-def sent_not_started(url: str, older_than: timedelta) -> list[str]:
+def sent_not_started(db: Sessions, older_than: timedelta) -> list[str]:
     """Queued jobs handed to the broker longer ago than the given time and not started yet."""
     cutoff = utcnow() - older_than
-    with session_scope(url) as s:
+    with transaction(db) as s:
         return list(
             s.scalars(select(Job.id).where(Job.status == JobStatus.queued, Job.sent_at < cutoff))
         )
 
 
-def mark_sent(url: str, job_id: str) -> None:
+def mark_sent(db: Sessions, job_id: str) -> None:
     """Remember when the job was last handed to the broker."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         s.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow()))
 
 
-def send(url: str, job_id: str, publish: Callable[[str], bool]) -> bool:
+def send(db: Sessions, job_id: str, publish: Callable[[str], bool]) -> bool:
     """Hand a job to the broker, then record when; False (nothing recorded) if it is down."""
     if not publish(job_id):
         return False
-    mark_sent(url, job_id)
+    mark_sent(db, job_id)
     return True
 
 
 TRAIN_TASK = "trainq.train"
 
 
-def requeue(url: str, job_id: str, stale_after: timedelta = STALE_AFTER) -> bool:
+def requeue(db: Sessions, job_id: str, stale_after: timedelta = STALE_AFTER) -> bool:
     """Put a running job whose worker went silent back in the queue."""
-    with session_scope(url) as s:
+    with transaction(db) as s:
         done = s.execute(
             update(Job)
             .where(

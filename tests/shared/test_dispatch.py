@@ -9,7 +9,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared.db import session_scope
+from shared.db import session_scope, sessions
 from shared.jobs import dispatch
 from shared.models import Job, JobStatus, utcnow
 from shared.settings import Settings
@@ -40,7 +40,7 @@ class Cluster:
 
     def dispatch(self) -> list[str]:
         """A dispatch round; every job sent starts at once."""
-        sent = dispatch.dispatch(self.settings, self.publish)
+        sent = dispatch.dispatch(sessions(self.settings.database_url), self.settings, self.publish)
         with session_scope(self.settings.database_url) as s:
             for job_id in sent:
                 job = s.get(Job, job_id)
@@ -165,8 +165,10 @@ def test_running_limit_is_the_reason_when_it_applies(dsettings: Settings) -> Non
 def test_a_job_the_broker_refuses_stays_waiting(dsettings: Settings) -> None:
     a, _ = make_user(dsettings.database_url, "a")
     (job_id,) = _queue(dsettings, a, 1)
-    assert dispatch.dispatch(dsettings, lambda _id: False) == []
+    assert dispatch.dispatch(sessions(dsettings.database_url), dsettings, lambda _id: False) == []
     with session_scope(dsettings.database_url) as s:
         assert s.get(Job, job_id).sent_at is None  # type: ignore[union-attr]
     # The next round, with the broker back, sends it.
-    assert dispatch.dispatch(dsettings, lambda _id: True) == [job_id]
+    assert dispatch.dispatch(sessions(dsettings.database_url), dsettings, lambda _id: True) == [
+        job_id
+    ]

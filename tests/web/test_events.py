@@ -30,10 +30,9 @@ def test_keepalive_while_queued_then_events_until_the_end(
     assert first.startswith("id: 1\nevent: status\n") and '"status": "queued"' in first
     assert next(chunks) == ": keep-alive\n\n"  # nothing happened: the connection is kept open
 
-    url = settings.database_url
-    assert lifecycle.start(url, job["id"], "test")
-    lifecycle.record_epoch(url, job["id"], 1, {"loss": 0.5, "accuracy": float("nan")}, 0.1)
-    lifecycle.fail(url, job["id"], "RuntimeError: stopped by the test")
+    assert lifecycle.start(sessions, job["id"], "test")
+    lifecycle.record_epoch(sessions, job["id"], 1, {"loss": 0.5, "accuracy": float("nan")}, 0.1)
+    lifecycle.fail(sessions, job["id"], "RuntimeError: stopped by the test")
     rest = [c for c in chunks if not c.startswith(":")]  # the generator ends by itself
     data = [json.loads(c.split("data: ", 1)[1]) for c in rest]
     assert [d["id"] for d in data] == [2, 3, 4]

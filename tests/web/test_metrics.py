@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.settings import Settings
 from tests.specs import quickstart
@@ -44,12 +45,12 @@ def test_metrics_count_what_happened(
            for who in (alice, alice, alice, bob)]  # fmt: skip
     url = settings.database_url
     done = ids[0]
-    assert lifecycle.start(url, done, "test")
+    assert lifecycle.start(sessions(url), done, "test")
     for epoch, seconds in [(1, 0.2), (2, 0.7), (3, 3.0)]:
-        lifecycle.record_epoch(url, done, epoch, {"loss": 1.0 / epoch}, seconds)
+        lifecycle.record_epoch(sessions(url), done, epoch, {"loss": 1.0 / epoch}, seconds)
     files = _trained_model(settings.artifacts / done)
-    lifecycle.succeed(url, done, None, files)
-    assert lifecycle.start(url, ids[1], "test")  # running
+    lifecycle.succeed(sessions(url), done, None, files)
+    assert lifecycle.start(sessions(url), ids[1], "test")  # running
     digit = [[0] * 28] * 28
     for _ in range(3):
         r = client.post(f"/api/v1/jobs/{done}/predict", json={"instances": [digit]},

@@ -16,9 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from shared import stamps
 from shared.auth import get_user, issue_token, revoke_token, set_disabled
-from shared.db import session_scope
-from shared.jobs import events, lifecycle
+from shared.db import session_scope, sessions
+from shared.jobs import lifecycle
 from shared.models import utcnow
 from shared.settings import Settings
 from tests.specs import quickstart
@@ -54,7 +55,7 @@ def poll(client: FlaskClient, job_id: str, headers: dict[str, str]) -> tuple[Any
 def running_job(client: FlaskClient, settings: Settings, headers: dict[str, str]) -> str:
     job = client.post("/api/v1/jobs", json=quickstart(epochs=3), headers=headers).json
     assert job is not None
-    assert lifecycle.start(settings.database_url, job["id"], "test-worker")
+    assert lifecycle.start(sessions(settings.database_url), job["id"], "test-worker")
     return str(job["id"])
 
 
@@ -80,11 +81,11 @@ def test_a_running_job_is_read_once_until_it_changes(
     assert again.json["progress"]["text"] == "epoch 1 of 3"
 
     # A worker (another process, its own session) records an epoch: the next poll shows it.
-    lifecycle.record_epoch(settings.database_url, job_id, 1, {"loss": 0.5}, 0.1)
+    lifecycle.record_epoch(sessions(settings.database_url), job_id, 1, {"loss": 0.5}, 0.1)
     r, statements = poll(client, job_id, headers)
     assert statements and [h["epoch"] for h in r.json["history"]] == [1]
     assert r.json["progress"]["text"] == "epoch 2 of 3"
-    lifecycle.fail(settings.database_url, job_id, "RuntimeError: stopped by the test")
+    lifecycle.fail(sessions(settings.database_url), job_id, "RuntimeError: stopped by the test")
     r, _ = poll(client, job_id, headers)
     assert r.json["status"] == "failed" and r.json["error"].startswith("RuntimeError")
     r, statements = poll(client, job_id, headers)
@@ -132,7 +133,7 @@ def test_without_redis_every_poll_reads_the_database(
 ) -> None:
     job_id = running_job(client, settings, alice["headers"])
     dead = redis.Redis(port=1, socket_connect_timeout=0.5)  # nothing listens on port 1
-    monkeypatch.setattr(events, "redis_client", lambda: dead)
+    monkeypatch.setattr(stamps, "redis_client", lambda: dead)
     for _ in range(2):
         r, statements = poll(client, job_id, alice["headers"])
         assert r.status_code == 200 and r.json["status"] == "running" and statements
@@ -144,7 +145,7 @@ def test_a_change_shows_once_the_stamps_read_before_it_have_served(
     app.extensions["trainq"]["status"].reuse_seconds = 1.0
     job_id = running_job(client, settings, alice["headers"])
     poll(client, job_id, alice["headers"])
-    lifecycle.record_epoch(settings.database_url, job_id, 1, {"loss": 0.5}, 0.1)
+    lifecycle.record_epoch(sessions(settings.database_url), job_id, 1, {"loss": 0.5}, 0.1)
     r, statements = poll(client, job_id, alice["headers"])
     assert statements == [] and r.json["history"] == []  # within the second: as it was
     time.sleep(1.0)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared.db import sessions
 from shared.jobs import lifecycle
 from tests.live import api_alone
 from tests.specs import quickstart
@@ -60,8 +61,8 @@ def test_streams_leave_threads_for_short_requests(api: tuple[Service, str]) -> N
         held.pop().close()  # the server notices at its next write
 
         url = service.db_url
-        assert lifecycle.start(url, job["id"], "test")
-        lifecycle.fail(url, job["id"], "RuntimeError: stopped by the test")
+        assert lifecycle.start(sessions(url), job["id"], "test")
+        lifecycle.fail(sessions(url), job["id"], "RuntimeError: stopped by the test")
         # The job has ended: the open streams send its last events and end, freeing their slots.
         follower.join(60)
         assert not follower.is_alive()

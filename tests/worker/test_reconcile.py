@@ -10,7 +10,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared.db import session_scope
+from shared.db import session_scope, sessions
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import dispatch
 from shared.models import Event, Job, JobStatus, utcnow
@@ -77,16 +77,16 @@ def test_silent_running_job_is_requeued(rsettings: Settings) -> None:
         assert s.get(Job, alive).status == JobStatus.running  # type: ignore[union-attr]
     # Back in the queue, it waits for a free slot like any other job: the live one holds one.
     wide = rsettings.model_copy(update={"worker_slots": 2})
-    assert dispatch(rsettings, JobQueue(rsettings).publish) == []
-    assert dispatch(wide, JobQueue(wide).publish) == [dead]
+    assert dispatch(sessions(rsettings.database_url), rsettings, JobQueue(rsettings).publish) == []
+    assert dispatch(sessions(wide.database_url), wide, JobQueue(wide).publish) == [dead]
     assert _held(rsettings) == [dead]
 
 
 def test_a_duplicate_delivery_does_not_start_the_job_twice(rsettings: Settings) -> None:
     owner, _ = make_user(rsettings.database_url, "erin")
     job_id = _job(rsettings, owner)
-    assert lifecycle.start(rsettings.database_url, job_id, "w1:1")
-    assert not lifecycle.start(rsettings.database_url, job_id, "w2:2")
+    assert lifecycle.start(sessions(rsettings.database_url), job_id, "w1:1")
+    assert not lifecycle.start(sessions(rsettings.database_url), job_id, "w2:2")
     with session_scope(rsettings.database_url) as s:
         job = s.get(Job, job_id)
         assert job is not None and (job.worker, job.attempt) == ("w1:1", 1)
@@ -98,16 +98,18 @@ def test_a_worker_that_lost_its_job_does_not_record_a_result(rsettings: Settings
     url = rsettings.database_url
     owner, _ = make_user(url, "gina")
     job_id = _job(rsettings, owner)
-    assert lifecycle.start(url, job_id, "w1:1")
-    assert lifecycle.start(url, job_id, "w2:2", stale_after=timedelta(0))  # w1 silent: taken over
+    assert lifecycle.start(sessions(url), job_id, "w1:1")
+    assert lifecycle.start(
+        sessions(url), job_id, "w2:2", stale_after=timedelta(0)
+    )  # w1 silent: taken over
     late = {"keras": ("late.keras", 1, "aa")}
-    assert not lifecycle.succeed(url, job_id, {"accuracy": 0.1}, late, worker="w1:1")
+    assert not lifecycle.succeed(sessions(url), job_id, {"accuracy": 0.1}, late, worker="w1:1")
     with session_scope(url) as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status == JobStatus.running and not job.artifacts
     ours = {"keras": ("ours.keras", 2, "bb")}
-    assert lifecycle.succeed(url, job_id, {"accuracy": 0.9}, ours, worker="w2:2")
-    assert not lifecycle.succeed(url, job_id, {"accuracy": 0.1}, late)  # it has ended
+    assert lifecycle.succeed(sessions(url), job_id, {"accuracy": 0.9}, ours, worker="w2:2")
+    assert not lifecycle.succeed(sessions(url), job_id, {"accuracy": 0.1}, late)  # it has ended
     with session_scope(url) as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status == JobStatus.succeeded
@@ -139,5 +141,5 @@ def test_submit_while_the_broker_is_down_keeps_the_job(
         var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url.rsplit("/", 1)[0] + "/4"
     )
     redis.Redis.from_url(up.redis_url).flushdb()
-    assert dispatch(up, JobQueue(up).publish) == [job_id]
+    assert dispatch(sessions(up.database_url), up, JobQueue(up).publish) == [job_id]
     assert _held(up) == [job_id]

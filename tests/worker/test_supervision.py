@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete
 
 from shared.datasets.builtin import load
-from shared.db import session_scope
+from shared.db import session_scope, sessions
 from shared.jobs import lifecycle
 from shared.ml.build import build_model, compile_model, preprocess
 from shared.models import EpochRecord, Job, JobStatus, utcnow
@@ -127,7 +127,7 @@ def test_a_retaken_job_resumes_at_the_interrupted_epoch(wsettings: Settings) -> 
     """A worker died after epoch 2 was checkpointed but before the database recorded it."""
     url = wsettings.database_url
     job_id = _job(wsettings, quickstart(epochs=3))
-    assert lifecycle.start(url, job_id, "gone:1")
+    assert lifecycle.start(sessions(url), job_id, "gone:1")
     spec = JobSpec.model_validate(quickstart(epochs=3))
     data = load("mnist-sample")
     x = preprocess(data.x_train, 255.0)
@@ -135,7 +135,7 @@ def test_a_retaken_job_resumes_at_the_interrupted_epoch(wsettings: Settings) -> 
     compile_model(model, spec)
     watch = Watch(wsettings, job_id, spec)
     model.fit(x, data.y_train, epochs=2, validation_split=0.1, verbose=0,
-              callbacks=[*supervision(watch), EpochRecorder(url, job_id, watch)])  # fmt: skip
+              callbacks=[*supervision(watch), EpochRecorder(watch)])  # fmt: skip
     folder = checkpoint_dir(wsettings, job_id)
     assert checkpoint.read_meta(folder)["epoch"] == 2  # type: ignore[index]
     with session_scope(url) as s:
@@ -158,10 +158,10 @@ def test_a_job_lost_too_often_fails_saying_so(wsettings: Settings) -> None:
     job_id = _job(wsettings, quickstart(epochs=1))
     url, stale = wsettings.database_url, timedelta(seconds=1)
     for n in range(1, 4):
-        assert lifecycle.start(url, job_id, f"w:{n}", stale_after=stale, max_attempts=3)
+        assert lifecycle.start(sessions(url), job_id, f"w:{n}", stale_after=stale, max_attempts=3)
         with session_scope(url) as s:
             s.get(Job, job_id).heartbeat_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
-    assert not lifecycle.start(url, job_id, "w:4", stale_after=stale, max_attempts=3)
+    assert not lifecycle.start(sessions(url), job_id, "w:4", stale_after=stale, max_attempts=3)
     job = _get(wsettings, job_id)
     assert job.status == JobStatus.failed
     assert job.error is not None and job.error.startswith("gave up after 3 attempts")
