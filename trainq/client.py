@@ -11,86 +11,34 @@ from typing import Any
 
 import requests
 
+from trainq.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    DatasetUnavailable,
+    InternalError,
+    InvalidInput,
+    InvalidSpec,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from trainq.sse import follow_events
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = ("succeeded", "failed", "cancelled")
 
-
-class ApiError(Exception):
-    """An error answered by the API, with its HTTP status and error code."""
-
-    code_name = ""
-
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-    @staticmethod
-    def of(status: int, code: str, message: str, details: dict[str, Any]) -> ApiError:
-        """The typed error for the API's error code (ApiError itself for an unknown one)."""
-        cls = next((c for c in _ERRORS if c.code_name == code), ApiError)
-        return cls(status, code, message, details)
-
-
-class BadRequest(ApiError):
-    """400 bad_request: the body could not be read."""
-
-    code_name = "bad_request"
-
-
-class Unauthorized(ApiError):
-    """401 unauthorized: no token, or not a valid one."""
-
-    code_name = "unauthorized"
-
-
-class NotFound(ApiError):
-    """404 not_found: no such job (or somebody else's)."""
-
-    code_name = "not_found"
-
-
-class Conflict(ApiError):
-    """409 conflict: the job is not in a state that allows this (e.g. predict before success)."""
-
-    code_name = "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    """413 payload_too_large."""
-
-    code_name = "payload_too_large"
-
-
-class InvalidSpec(ApiError):
-    """422 invalid_spec: details["errors"] names each bad field."""
-
-    code_name = "invalid_spec"
-
-
-class InvalidInput(ApiError):
-    """422 invalid_input: e.g. predict instances of the wrong shape."""
-
-    code_name = "invalid_input"
-
-
-class DatasetUnavailable(ApiError):
-    """422 dataset_unavailable: unknown dataset, or its files are not on the server."""
-
-    code_name = "dataset_unavailable"
-
-
-class Unavailable(ApiError):
-    """503 unavailable: the server is at capacity for this (details["retry_after"] seconds)."""
-
-    code_name = "unavailable"
-
-
-_ERRORS: tuple[type[ApiError], ...] = (
-    BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, InvalidSpec, InvalidInput,
-    DatasetUnavailable, Unavailable,
-)  # fmt: skip
+__all__ = [
+    "DEFAULT_URL", "FINISHED", "ApiError", "BadRequest", "Client", "Conflict",
+    "DatasetUnavailable", "InternalError", "InvalidInput", "InvalidSpec", "MethodNotAllowed",
+    "NotFound", "PayloadTooLarge", "QuotaExceeded", "RateLimited", "TooManyRequests",
+    "Unauthorized", "Unavailable", "default_token",
+]  # fmt: skip
 
 
 def default_token(var_dir: str | os.PathLike[str] | None = None) -> str | None:
@@ -121,7 +69,10 @@ class Client:
                 err = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 err = {"code": "http_error", "message": response.text[:500], "details": {}}
-            raise ApiError.of(response.status_code, err["code"], err["message"], err["details"])
+            raise ApiError.of(
+                response.status_code, err["code"], err["message"], err["details"],
+                response.headers.get("Retry-After"),
+            )  # fmt: skip
         return response
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
