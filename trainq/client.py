@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import requests
 
+from trainq import sse
 from trainq.errors import (
     ApiError,
     BadRequest,
@@ -28,17 +30,32 @@ from trainq.errors import (
     Unauthorized,
     Unavailable,
 )
-from trainq.sse import follow_events
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = ("succeeded", "failed", "cancelled")
+# A stream refused because the server has as many open as it keeps: when to try again at most.
+MAX_BUSY_WAIT = 30.0
 
 __all__ = [
     "DEFAULT_URL", "FINISHED", "ApiError", "BadRequest", "Client", "Conflict",
     "DatasetUnavailable", "InternalError", "InvalidInput", "InvalidSpec", "MethodNotAllowed",
     "NotFound", "PayloadTooLarge", "QuotaExceeded", "RateLimited", "TooManyRequests",
-    "Unauthorized", "Unavailable", "default_token",
+    "Unauthorized", "Unavailable", "default_token", "is_final",
 ]  # fmt: skip
+
+
+def is_final(event: dict[str, Any]) -> bool:
+    """True for the event that ends a job's stream."""
+    return event.get("type") == "status" and event.get("status") in FINISHED
+
+
+def _job_event(event: sse.Event) -> dict[str, Any]:
+    """A job's event as the API sends it (JSON data), with its type and id."""
+    body: dict[str, Any] = json.loads(event.data)
+    body.setdefault("type", event.type)
+    if event.id is not None:
+        body["id"] = int(event.id)
+    return body
 
 
 def default_token(var_dir: str | os.PathLike[str] | None = None) -> str | None:
@@ -111,9 +128,37 @@ class Client:
         """The job's events as they happen (status changes, finished epochs) until it ends.
 
         A dropped connection is resumed from the last event received (``Last-Event-ID``),
-        so no event is missed or repeated.
+        so no event is missed or repeated; a stream the server has no room for yet (503
+        unavailable) is asked for again when it says (at most MAX_BUSY_WAIT seconds later).
         """
-        yield from follow_events(self, job_id, last_event_id, retry)
+        path = f"/api/v1/jobs/{job_id}/events"
+        while True:
+            headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last_event_id)}
+            try:
+                # The server sends a keep-alive comment every 15 s: a silent minute is a dead link.
+                response = self._call("GET", path, headers=headers, stream=True, timeout=(10, 60))
+                with response:
+                    for event in sse.parse(response.iter_content(chunk_size=512)):
+                        job_event = _job_event(event)
+                        last_event_id = job_event.get("id", last_event_id)
+                        yield job_event
+                        if is_final(job_event):
+                            return
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ):
+                time.sleep(retry)
+                continue
+            except Unavailable as busy:
+                wait = retry if busy.retry_after is None else busy.retry_after
+                time.sleep(min(wait, MAX_BUSY_WAIT))
+                continue
+            # The server closed the stream without a final event: over if the job has ended.
+            if self.get(job_id)["status"] in FINISHED:
+                return
+            time.sleep(retry)
 
     def predict(self, job_id: str, instances: builtins.list[Any]) -> builtins.list[dict[str, Any]]:
         """Logits, probabilities and class for each raw instance."""

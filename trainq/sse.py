@@ -1,79 +1,101 @@
-"""Reading a job's server-sent event stream, resuming with Last-Event-ID after a drop."""
+"""A parser of server-sent events (text/event-stream): bytes or lines in, events out.
+
+It follows the HTML standard's rules for reading the stream (lines end with CR, LF or CRLF,
+``:`` starts a comment, ``data`` lines join with a newline, ``id`` is kept until the next one,
+an event is dispatched by a blank line, an unfinished last event is dropped). Nothing here
+talks HTTP: ``Client.follow`` opens the connection, feeds its bytes in and resumes after a drop.
+"""
 
 from __future__ import annotations
 
-import json
-import time
+import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-import requests
-
-if TYPE_CHECKING:
-    from trainq.client import Client
-
-# A stream refused because the server has as many open as it keeps: when to try again at most.
-MAX_BUSY_WAIT = 30.0
-
-FINISHED = ("succeeded", "failed", "cancelled")
+_END_OF_LINE = re.compile(rb"\r\n|\r|\n")
 
 
-def parse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """Events of a text/event-stream body (comments and retry lines are skipped)."""
-    fields: dict[str, str] = {}
-    for line in lines:
+@dataclass(frozen=True)
+class Event:
+    """One dispatched event."""
+
+    data: str
+    type: str = "message"
+    # The last event ID in effect when the event was dispatched (what Last-Event-ID resumes).
+    id: str | None = None
+    # The reconnection time the stream asked for, in milliseconds, if it did.
+    retry: int | None = None
+
+
+class Parser:
+    """Reads a stream incrementally: ``feed`` it bytes as they arrive, get whole events back."""
+
+    def __init__(self) -> None:
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+        self._pending = b""  # the start of a line whose end has not arrived
+        self._after_cr = False  # the last chunk ended in CR: an LF first in the next is its end
+        self._first_line = True
+        self._data: list[str] = []
+        self._type = ""
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """The events that this chunk completes."""
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._after_cr = False
+        buffer, start, events = self._pending + chunk, 0, []
+        for end in _END_OF_LINE.finditer(buffer):
+            event = self.feed_line(buffer[start : end.start()].decode("utf-8", "replace"))
+            if event is not None:
+                events.append(event)
+            start = end.end()
+            self._after_cr = end.group() == b"\r" and start == len(buffer)
+        self._pending = buffer[start:]
+        return events
+
+    def feed_line(self, line: str) -> Event | None:
+        """Read one line (without its line ending); the event it dispatches, if it does."""
+        if self._first_line:
+            self._first_line = False
+            line = line.removeprefix("\ufeff")
+        if not line:
+            return self._dispatch()
         if line.startswith(":"):
-            continue
-        if line:
-            key, _, value = line.partition(":")
+            return None
+        field, colon, value = line.partition(":")
+        if colon:
             value = value.removeprefix(" ")
-            fields[key] = fields[key] + "\n" + value if key == "data" and key in fields else value
-            continue
-        if "data" in fields:
-            event = json.loads(fields["data"])
-            event.setdefault("type", fields.get("event", "message"))
-            if "id" in fields:
-                event["id"] = int(fields["id"])
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._type = value
+        elif field == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> Event | None:
+        data, kind = self._data, self._type
+        self._data, self._type = [], ""
+        if not data:
+            return None
+        return Event("\n".join(data), kind or "message", self.last_event_id, self.retry)
+
+
+def parse(chunks: Iterable[bytes]) -> Iterator[Event]:
+    """The events of a stream's bytes, in whatever chunks they come."""
+    parser = Parser()
+    for chunk in chunks:
+        yield from parser.feed(chunk)
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[Event]:
+    """The events of a stream already split into lines (without their line endings)."""
+    parser = Parser()
+    for line in lines:
+        event = parser.feed_line(line)
+        if event is not None:
             yield event
-        fields = {}
-
-
-def is_final(event: dict[str, Any]) -> bool:
-    """True for the event that ends a job's stream."""
-    return event.get("type") == "status" and event.get("status") in FINISHED
-
-
-def follow_events(
-    client: Client, job_id: str, last_event_id: int = 0, retry: float = 2.0
-) -> Iterator[dict[str, Any]]:
-    """A job's events until it ends; dropped connections resume after the last event seen, and a
-    stream the server has no room for (503) is asked for again when it says."""
-    from trainq.client import Unavailable
-
-    url = f"{client.url}/api/v1/jobs/{job_id}/events"
-    while True:
-        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last_event_id)}
-        try:
-            # The server sends a keep-alive comment every 15 s, so a silent minute is a dead link.
-            response = client._call("GET", url.removeprefix(client.url), headers=headers,
-                                    stream=True, timeout=(10, 60))  # fmt: skip
-            with response:
-                for event in parse(response.iter_lines(decode_unicode=True)):
-                    last_event_id = event.get("id", last_event_id)
-                    yield event
-                    if is_final(event):
-                        return
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ):
-            time.sleep(retry)
-            continue
-        except Unavailable as busy:
-            time.sleep(min(float(busy.details.get("retry_after", retry)), MAX_BUSY_WAIT))
-            continue
-        # The server closed the stream without a final event: over if the job has ended.
-        if client.get(job_id)["status"] in FINISHED:
-            return
-        time.sleep(retry)
