@@ -194,7 +194,7 @@ class CompileSpec(Strict):
     metrics: Metrics = Field(default_factory=list, max_length=20)
     weighted_metrics: Metrics | None = Field(default=None, max_length=20)
     run_eagerly: bool = False
-    # Unset: the service chooses (the training is the same, only faster; see the README).
+    # Unset: the service chooses (the training is the same, only faster; docs/spec.md).
     steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | None = None
     jit_compile: bool | Literal["auto"] = "auto"
     auto_scale_loss: bool = True
