@@ -14,10 +14,10 @@ from typing import Any
 import requests
 
 from shared.auth import create_user, issue_token
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.settings import Settings
 from tests.support import Service, redis_server, wait_until
-from trainq.server import migrate
 
 FASHION_SRC = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = (

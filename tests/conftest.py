@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shared.auth import create_user, issue_token
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.settings import Settings
 from tests.support import postgres_database, redis_server
-from trainq.server import migrate
 from web import create_app
 
 

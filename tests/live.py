@@ -10,9 +10,9 @@ from typing import Any
 
 import requests
 
+from shared.commands.database import migrate
 from tests.conftest import make_user
 from tests.support import Service, wait_until
-from trainq.server import migrate
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import requests
 
-from trainq.up import lower_priority
+from shared.commands.up import lower_priority
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TRAINQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

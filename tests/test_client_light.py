@@ -26,3 +26,37 @@ def test_cli_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_client_loads_no_server_package() -> None:
+    code = (
+        "import sys, trainq, trainq.cli, trainq.sse, trainq.progress;"
+        "trainq.cli.parser().parse_args(['up']);"
+        "print([m for m in sys.modules if m.split('.')[0] in ('shared', 'web', 'worker')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_server_commands_hand_over_or_say_they_need_the_server() -> None:
+    from shared.commands import cli as server_cli
+    from trainq import cli
+
+    assert cli.SERVER_COMMANDS == server_cli.COMMANDS
+    here = subprocess.run(
+        [sys.executable, "-m", "trainq.cli", "users", "create", "--help"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert here.returncode == 0 and "--admin" in here.stdout, here.stderr
+    # As with the client alone: no `shared` to import.
+    code = (
+        "import sys; sys.modules['shared'] = None; import trainq.cli; sys.exit(trainq.cli.main())"
+    )
+    for args in (["up"], ["users", "create", "ann", "--admin"], ["tokens", "list", "ann"]):
+        alone = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT
+        )
+        assert alone.returncode == 2, alone.stderr
+        assert f"`trainq {args[0]}` is a command of the trainq server" in alone.stderr
+        assert "make install" in alone.stderr and "Traceback" not in alone.stderr

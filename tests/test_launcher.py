@@ -134,7 +134,7 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroup here")
 def test_only_a_session_leader_lowers_its_autogroup() -> None:
-    from trainq.up import lower_priority
+    from shared.commands.up import lower_priority
 
     # A process in the kernel's default group (one whose session never left init's, as some
     # CI runners start their jobs) reads an empty file; a session of its own gets a group.

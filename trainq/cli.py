@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
@@ -129,42 +132,33 @@ def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_up(_client: Client | None, _args: argparse.Namespace) -> int:
-    from trainq.up import run
-
-    return run()
-
-
-def _cmd_admin(_client: Client | None, args: argparse.Namespace) -> int:
-    from trainq.admin import run
-
-    return run(args)
+# Commands of the server itself, run where it runs; its `shared.commands.cli` reads their
+# arguments. The client finds it by name when the server is installed beside it.
+SERVER_COMMANDS = {
+    "up": "run the whole service here, in the foreground",
+    "users": "manage users (on the server)",
+    "tokens": "manage API tokens (on the server)",
+}
+SERVER_CLI = "shared.commands.cli"
 
 
-def _admin_commands(sub: Any) -> None:
-    """`trainq users ...` and `trainq tokens ...`: administrators, where the service runs."""
-    users = sub.add_parser("users", help="manage users (on the server)")
-    tokens = sub.add_parser("tokens", help="manage API tokens (on the server)")
-    users_sub = users.add_subparsers(dest="action", required=True)
-    tokens_sub = tokens.add_subparsers(dest="action", required=True)
-    commands = [
-        (users_sub, "create", "create a user and print a new token", "name"),
-        (users_sub, "list", "every user, their role and state", None),
-        (users_sub, "disable", "disable a user: their tokens stop working at once", "name"),
-        (users_sub, "enable", "enable a disabled user again", "name"),
-        (tokens_sub, "create", "print a new token for a user", "user"),
-        (tokens_sub, "list", "a user's tokens: id, prefix, state, expiry", "user"),
-        (tokens_sub, "revoke", "revoke a token (id or prefix, as listed)", "token"),
-    ]
-    for group, action, text, arg in commands:
-        cmd = group.add_parser(action, help=text)
-        if arg:
-            cmd.add_argument(arg)
-        cmd.set_defaults(func=_cmd_admin, local=True)
-        if group is users_sub and action == "create":
-            cmd.add_argument("--admin", action="store_true", help="an administrator")
-        if group is tokens_sub and action == "create":
-            cmd.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS")
+def _server_command(argv: list[str]) -> int:
+    """Hand `trainq up|users|tokens ...` to the server's commands, or say they are not here."""
+    try:
+        commands = importlib.import_module(SERVER_CLI)
+    except ModuleNotFoundError as exc:
+        parts = SERVER_CLI.split(".")
+        if exc.name not in {".".join(parts[:n]) for n in range(1, len(parts) + 1)}:
+            raise  # the server is there, but something it imports is not
+        print(
+            f"error: `trainq {argv[0]}` is a command of the trainq server, which is not installed "
+            "here (this is the client alone).\nRun it in a checkout of trainq after `make "
+            f"install` (.venv/bin/trainq {argv[0]}), or in the service's container "
+            f"(docker compose run --rm web trainq {argv[0]} ...).",
+            file=sys.stderr,
+        )
+        return 2
+    return int(commands.main(argv))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -176,10 +170,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trainq", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="run the whole service here, in the foreground").set_defaults(
-        func=_cmd_up, local=True
-    )
-    _admin_commands(sub)
+    for name, text in SERVER_COMMANDS.items():  # main() hands these over before parsing
+        sub.add_parser(name, help=text, add_help=False).add_argument(
+            "args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS
+        )
 
     s = sub.add_parser(
         "submit", parents=[common], help="submit a job spec (JSON or YAML file, - for stdin)"
@@ -227,8 +221,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trainq` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SERVER_COMMANDS:
+        return _server_command(argv)
     args = parser().parse_args(argv)
-    client = None if getattr(args, "local", False) else Client(args.url, args.token)
+    client = Client(args.url, args.token)
     try:
         return int(args.func(client, args))
     except ApiError as exc:
@@ -236,9 +233,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except requests.ConnectionError as exc:
+        print(
+            f"error: cannot reach the trainq server at {client.url} ({_reason(exc)}); is it "
+            "running? Give its address with --url or TRAINQ_URL.",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    """Why a connection failed, without urllib3's wrapping ("[Errno 111] Connection refused")."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    text = str(reason or exc).rsplit("): ", 1)[-1]
+    return text.removeprefix("Failed to establish a new connection: ")
 
 
 if __name__ == "__main__":

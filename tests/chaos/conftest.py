@@ -19,11 +19,11 @@ import redis
 import requests
 from sqlalchemy import select
 
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.models import Job, JobStatus
 from tests.conftest import make_user
 from tests.support import ROOT, free_port, service_env, wait_until
-from trainq.server import migrate
 
 # Small periods so that a lost worker or a lost message is noticed within seconds.
 FAST = {

@@ -7,9 +7,9 @@ from contextlib import nullcontext
 
 import pytest
 
+from shared.commands.database import migrate
 from tests.live import Live, running
 from tests.support import postgres_database
-from trainq.server import migrate
 
 __all__ = ["Live", "live"]  # Live is imported from here by the test modules
 

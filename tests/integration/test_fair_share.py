@@ -11,12 +11,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.models import Job
 from tests.conftest import make_user
 from tests.specs import quickstart
 from tests.support import Service, wait_until
-from trainq.server import migrate
 
 pytestmark = pytest.mark.timeout(600)
 USERS, JOBS = 3, 10

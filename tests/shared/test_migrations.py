@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from shared.commands.database import migrate
 from shared.models import Base
 from tests.support import postgres_database
-from trainq.server import migrate
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

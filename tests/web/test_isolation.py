@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from shared.auth import create_user, issue_token, revoke_token, set_disabled
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.errors import NotFound
 from shared.jobs.queries import get_job_for
@@ -27,7 +28,6 @@ from shared.models import Job, Role, User, utcnow
 from shared.settings import Settings
 from tests.specs import quickstart
 from tests.support import ROOT
-from trainq.server import migrate
 from web import create_app
 
 THREE_DIGITS = json.loads((ROOT / "examples" / "three_digits.json").read_text())

@@ -10,9 +10,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.commands.database import migrate
 from tests.conftest import make_user
 from tests.support import ROOT, free_port, service_env, wait_until
-from trainq.server import migrate
 
 pytestmark = pytest.mark.timeout(180)
 

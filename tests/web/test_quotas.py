@@ -13,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
+from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.models import Job, JobStatus
 from shared.settings import Settings
@@ -20,7 +21,6 @@ from tests.conftest import make_user
 from tests.specs import quickstart
 from tests.support import Service, postgres_database
 from tests.web.test_api import assert_error, broker_message_ids, submit, total_jobs
-from trainq.server import migrate
 from web import create_app
 
 User = dict[str, Any]

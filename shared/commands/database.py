@@ -1,20 +1,22 @@
-"""Server-side commands (need `pip install 'trainq[server]'`): migrate, create users."""
+"""The database of the service for its commands: migrate it, create users in it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout (or /app in the image): alembic.ini and migrations/ are there.
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _server() -> Any:
+def service_settings() -> Any:
+    """The service's settings; a missing dependency of the service is one clear line."""
     try:
         from shared.settings import get_settings
-    except ImportError as exc:  # the light client was installed without the server parts
+    except ImportError as exc:  # the server's parts without their dependencies
         raise SystemExit(
             f"this command runs the service and needs its dependencies ({exc.name} is missing): "
-            "pip install -e '.[server]' in a checkout of trainq, or use `make up`"
+            "run `make install` in a checkout of trainq, or use `make up`"
         ) from exc
     return get_settings()
 
@@ -25,7 +27,7 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     from alembic.config import Config
 
     if url is None:
-        settings = _server()
+        settings = service_settings()
         url = settings.database_url
         if url.startswith("sqlite"):
             settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def create_user(name: str, admin: bool = False) -> str:
     from shared.db import session_scope
     from shared.models import Role
 
-    settings = _server()
+    settings = service_settings()
     migrate()
     with session_scope(settings.database_url) as session:
         user = add_user(session, name, Role.admin if admin else Role.user)
@@ -58,7 +60,7 @@ def ensure_first_user() -> tuple[str | None, Path]:
     from shared.db import session_scope
     from shared.models import User
 
-    settings = _server()
+    settings = service_settings()
     token_file: Path = settings.token_file
     with session_scope(settings.database_url) as session:
         has_users = (session.scalar(select(func.count()).select_from(User)) or 0) > 0

@@ -1,7 +1,7 @@
 """Administrator commands run where the service runs: users and their API tokens.
 
-They talk to the database directly (TRAINQ_DATABASE_URL), so they import the server parts
-only when called; the light client never loads them.
+They talk to the database directly (TRAINQ_DATABASE_URL); the database's modules are imported
+when a command runs, not when `trainq` reads its command line.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from trainq.server import _server, migrate
+from shared.commands.database import migrate, service_settings
 
 
 def _session() -> Any:
     from shared.db import session_scope
 
-    settings = _server()
+    settings = service_settings()
     migrate()
     return session_scope(settings.database_url)
 
@@ -35,7 +35,7 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
 
 def users_create(name: str, admin: bool = False) -> int:
     """Create a user and print a first token for them."""
-    from trainq.server import create_user
+    from shared.commands.database import create_user
 
     print(create_user(name, admin=admin))
     return 0

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from trainq import server
+from shared.commands import database
 
 
 def _redis_answers(url: str) -> bool:
@@ -95,7 +95,7 @@ def _port_free(host: str, port: int) -> bool:
 
 def run() -> int:
     """Start Redis if needed, migrate, create the first user, run web, worker and beat."""
-    settings = server._server()
+    settings = database.service_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts.mkdir(parents=True, exist_ok=True)
     if not _port_free(settings.host, settings.port):
@@ -103,8 +103,8 @@ def run() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     if not _redis_answers(settings.redis_url):
         procs["redis"] = _start_redis(settings.redis_url, settings.var_dir)
-    server.migrate()
-    token, token_file = server.ensure_first_user()
+    database.migrate()
+    token, token_file = database.ensure_first_user()
 
     py = sys.executable
     env = {
@@ -138,7 +138,7 @@ def run() -> int:
         if name == "web":
             child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
         procs[name] = subprocess.Popen(
-            cmd, env=child_env, cwd=server.ROOT, start_new_session=True,
+            cmd, env=child_env, cwd=database.ROOT, start_new_session=True,
             # The API yields the cores to training: a status poll waits a moment when both are
             # busy, a training epoch does not wait for the polls.
             preexec_fn=lower_priority(settings.web_nice, settings.web_sched_idle)
