@@ -7,10 +7,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: up test lint install clean browser
 
-$(STAMP): pyproject.toml
+# The package holds only the client (trainq); constraints.txt pins every version the service
+# runs and is tested with. The server's packages (shared, web, worker) are used from this
+# checkout: a .pth file puts it on the venv's path.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[server,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[server,dev]'
+	$(BIN)/python -c 'import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_path("purelib"), "trainq-checkout.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	touch $(STAMP)
 
 install: $(STAMP)

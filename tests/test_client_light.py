@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -11,11 +12,29 @@ from tests.support import ROOT
 HEAVY = ("tensorflow", "keras", "flask", "sqlalchemy", "celery", "numpy", "pydantic")
 
 
+def _name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
 def test_client_dependencies_are_light() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = [d.split("==")[0].split("[")[0].lower() for d in project["dependencies"]]
+    names = [_name(d) for d in project["dependencies"]]
     assert not set(names) & set(HEAVY), names
     assert project["scripts"]["trainq"] == "trainq.cli:main"
+
+
+def test_the_package_gives_ranges_and_constraints_pin_every_dependency() -> None:
+    """`pip install .` fits into any environment; `make install` and the image get the exact
+    versions of constraints.txt."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["server"], *extras["dev"]]
+    assert not [d for d in wanted if "==" in d]
+    assert all(re.search(r">=[\d.]+,<[\d.]+$", d) for d in project["dependencies"])
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
+    assert {_name(d) for d in wanted} <= {_name(name) for name in pins}
+    assert all(re.fullmatch(r"[\w.]+", version) for version in pins.values())
 
 
 def test_cli_imports_nothing_heavy() -> None:
