@@ -147,7 +147,11 @@ class Settings(BaseSettings):
         "reconciler puts it back in the queue.",
     )
     max_attempts: int = Field(
-        default=3, ge=1, description="Workers a job may lose before it fails."
+        default=2,
+        ge=1,
+        description="Attempts a job gets: a job whose worker process is lost (killed, or out of "
+        "memory) is tried again from its last finished epoch, saying why, until it has had this "
+        "many; then it fails.",
     )
     max_job_seconds: int = Field(
         default=6 * 3600,

@@ -49,6 +49,8 @@ def finish_stopped(
         return True
     if not watch.interrupted and reason != Stop.cancel:
         return False  # every epoch ran: finish the job rather than throw the work away
+    if reason == Stop.shutdown and lifecycle.cancel_requested(db, job_id):
+        reason = Stop.cancel  # asked to cancel as well: a cancel is final, never handed back
     if reason == Stop.cancel:
         files: dict[str, tuple[str, int, str]] = {}
         if checkpoint.restore(model, watch.checkpoint_dir):  # the last finished epoch's model

@@ -21,7 +21,8 @@ from shared.jobs.events import EPOCH, STATUS, add_event
 from shared.models import FINISHED, Artifact, EpochRecord, Job, JobStatus, utcnow
 
 STALE_AFTER = timedelta(seconds=90)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 2
+LOST = "its worker process was lost (killed, or out of memory)"
 MAX_ERROR_CHARS = 4000
 
 
@@ -44,14 +45,18 @@ def start(
 ) -> bool:
     """Take a queued job (or one whose worker went silent) for this worker; False if not ours.
 
-    Epochs an earlier attempt recorded are kept: the worker resumes from its checkpoint.
+    Epochs an earlier attempt recorded are kept: the worker resumes from its checkpoint. A job
+    somebody asked to cancel is never taken again: one whose worker was lost ends cancelled.
     """
     now = utcnow()
     with transaction(db) as s:
+        if _cancel_lost(s, job_id, now - stale_after):
+            return False
         taken = s.execute(
             update(Job)
             .where(
                 Job.id == job_id,
+                Job.cancel_requested_at.is_(None),
                 or_(
                     Job.status == JobStatus.queued,
                     (Job.status == JobStatus.running) & (Job.heartbeat_at < now - stale_after),
@@ -80,8 +85,32 @@ def start(
             job.finished_at = now
             add_event(s, job_id, STATUS, {"status": "failed", "error": job.error})
             return False
-        add_event(s, job_id, STATUS, {"status": "running", "attempt": job.attempt})
+        data: dict[str, Any] = {"status": "running", "attempt": job.attempt}
+        if job.attempt > 1:  # said where the job's events are followed, and in the worker's log
+            data["reason"] = (
+                f"attempt {job.attempt - 1} of {max_attempts}: {LOST}; trying again from its "
+                "last finished epoch"
+            )
+        add_event(s, job_id, STATUS, data)
         return True
+
+
+def _cancel_lost(session: Session, job_id: str, silent_since: Any) -> bool:
+    """End cancelled a running job with a cancel request whose worker went silent."""
+    done = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == JobStatus.running,
+            Job.cancel_requested_at.is_not(None),
+            Job.heartbeat_at < silent_since,
+        )
+        .values(status=JobStatus.cancelled, finished_at=utcnow(), worker=None)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    add_event(session, job_id, STATUS, {"status": "cancelled", "model": False, "reason": LOST})
+    return True
 
 
 def heartbeat(db: Sessions, job_id: str, worker: str) -> tuple[bool, bool]:
@@ -135,11 +164,18 @@ def resumed(db: Sessions, job_id: str, first_epoch: int) -> int:
 
 
 def hand_back(db: Sessions, job_id: str, worker: str) -> bool:
-    """Return a running job to the queue (worker shutting down); it does not use up an attempt."""
+    """Return a running job to the queue (worker shutting down); it does not use up an attempt.
+
+    A job somebody asked to cancel ends cancelled instead (``cancelled``)."""
     with transaction(db) as s:
         done = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
+            .where(
+                Job.id == job_id,
+                Job.status == JobStatus.running,
+                Job.worker == worker,
+                Job.cancel_requested_at.is_(None),
+            )
             .values(
                 status=JobStatus.queued,
                 worker=None,
@@ -259,8 +295,11 @@ TRAIN_TASK = "trainq.train"
 
 
 def requeue(db: Sessions, job_id: str, stale_after: timedelta = STALE_AFTER) -> bool:
-    """Put a running job whose worker went silent back in the queue."""
+    """Put a running job whose worker went silent back in the queue; one somebody asked to
+    cancel ends cancelled instead (False: it is not back in the queue)."""
     with transaction(db) as s:
+        if _cancel_lost(s, job_id, utcnow() - stale_after):
+            return False
         done = s.execute(
             update(Job)
             .where(
