@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -110,3 +111,28 @@ def test_mistakes_are_one_line_and_exit_status_1(setup: tuple[Admin, FlaskClient
     # None of them changed anything: ann still has her one token, nobody else exists.
     users = _rows(trainq("users", "list").stdout)
     assert [(row[1], row[4]) for row in users] == [("ann", "1")]
+
+
+def test_token_changes_made_by_the_command_take_effect_at_the_next_poll(
+    client: FlaskClient, settings: Settings, alice: dict[str, Any], tmp_path: Path
+) -> None:
+    """What the API keeps of a token (its status answers) is outdated by a revoke or disable
+    from the administrator's own process, at the next request: the command's commits renew
+    the same stamps the API's own do."""
+    from tests.web.test_status_cache import poll, running_job
+
+    trainq = Admin(settings.database_url, settings.redis_url, tmp_path)
+    second = trainq("tokens", "create", "alice").stdout.strip()
+    job_id = running_job(client, settings, alice["headers"])
+    first = alice["headers"]
+    other = {"Authorization": f"Bearer {second}"}
+    for headers in (first, other):
+        for _ in range(2):
+            assert poll(client, job_id, headers)[0].status_code == 200
+        assert poll(client, job_id, headers)[1] == []  # answered from what the API keeps
+
+    trainq("tokens", "revoke", alice["token"][:10])
+    assert poll(client, job_id, first)[0].status_code == 401
+    assert poll(client, job_id, other)[0].status_code == 200
+    trainq("users", "disable", "alice")
+    assert poll(client, job_id, other)[0].status_code == 401
