@@ -65,6 +65,7 @@ def _training_goes_first(up: int) -> None:
         assert Path(f"/proc/{worker}/autogroup").read_text().split()[-1] == "0"
 
 
+@pytest.mark.slow
 def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None:
     port, redis_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
@@ -132,6 +133,7 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
     assert not _redis_answers(redis_port)  # the Redis it started is stopped too
 
 
+@pytest.mark.serial  # reads CPU priorities and autogroups
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroup here")
 def test_only_a_session_leader_lowers_its_autogroup() -> None:
     from shared.commands.up import lower_priority

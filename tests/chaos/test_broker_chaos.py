@@ -14,7 +14,7 @@ from shared.models import JobStatus
 from tests.chaos.conftest import FreezableProxy, Stack
 from tests.specs import quickstart
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def test_redis_restarted_empty_loses_no_job(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from tests.chaos.conftest import Stack
 from tests.specs import quickstart
 from tests.support import ROOT
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def _epochs(job: Job) -> list[int]:
@@ -63,6 +63,7 @@ def test_sigterm_hands_the_job_back_and_another_worker_resumes_it(stack: Stack) 
     assert stack.unfinished() == []
 
 
+@pytest.mark.serial  # the cancel within seconds
 def test_cancel_stops_a_running_job_and_keeps_its_last_epochs_model(stack: Stack) -> None:
     stack.start_web()
     stack.start_worker()

@@ -16,6 +16,7 @@ def _with_compile(dataset_id: str, **compile: Any) -> dict[str, Any]:
     return spec
 
 
+@pytest.mark.slow  # ten optimizers, each trained by the service and by plain Keras
 @pytest.mark.parametrize(
     ("optimizer", "make"),
     [
@@ -70,6 +71,7 @@ def test_optimizer_trains_as_in_keras(
     assert history(job) != plain_keras({})  # not just the default Adam
 
 
+@pytest.mark.slow  # trains twice: by the service and by plain Keras
 def test_loss_from_logits_as_in_keras(runner: Runner, toy_id: str) -> None:
     import keras
 
@@ -118,6 +120,7 @@ def test_weighted_metrics_use_the_sample_weights(runner: Runner, toy_id: str) ->
     assert expected != pytest.approx(float((predicted == y).mean()), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_run_eagerly_steps_per_execution_jit_compile_reach_keras(
     runner: Runner, toy_id: str
 ) -> None:

@@ -71,6 +71,7 @@ def test_validation_data_another_dataset(runner: Runner, toy_id: str) -> None:
     assert job["history"][-1]["metrics"]["val_loss"] == pytest.approx(evaluated["loss"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_inline_validation_data_steps_and_batch_size(runner: Runner, toy_id: str) -> None:
     xv, yv = toy(30, seed=6)
     inline = {"x": xv.tolist(), "y": yv.tolist()}
@@ -92,12 +93,14 @@ def test_validation_freq(runner: Runner, toy_id: str) -> None:
     assert with_val == [2, 4]
 
 
+@pytest.mark.slow  # trains twice: by the service and by plain Keras
 def test_shuffle_false_as_in_keras(runner: Runner, toy_id: str) -> None:
     job = runner.run(mlp_spec(toy_id, shuffle=False))
     np.testing.assert_allclose(history(job), plain_keras({"shuffle": False}), atol=1e-6)
     assert history(job) != plain_keras({"shuffle": True})
 
 
+@pytest.mark.slow  # trains twice: by the service and by plain Keras
 def test_class_weight_changes_the_loss_as_in_keras(runner: Runner, toy_id: str) -> None:
     job = runner.run(mlp_spec(toy_id, class_weight={"0": 5.0, "1": 1.0, "2": 0.5}))
     expected = plain_keras({"class_weight": {0: 5.0, 1: 1.0, 2: 0.5}})
@@ -105,6 +108,7 @@ def test_class_weight_changes_the_loss_as_in_keras(runner: Runner, toy_id: str) 
     assert history(job)[0] != pytest.approx(plain_keras({})[0], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_sample_weight_inline_and_from_the_upload(runner: Runner, toy_id: str) -> None:
     _, y = toy()
     weights = np.where(y == 0, 3.0, 1.0)  # the upload's sample_weight array holds the same
@@ -129,7 +133,7 @@ def _keras_worker_pids() -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("multiprocessing", [False, True])
+@pytest.mark.parametrize("multiprocessing", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_workers_go_through_a_pydataset(runner: Runner, toy_id: str, multiprocessing: bool) -> None:
     from shared.ml import fit_plan
     from shared.spec.job import JobSpec

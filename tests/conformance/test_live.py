@@ -17,7 +17,7 @@ from tests.integration.conftest import Live
 from tests.specs import quickstart
 from tests.support import ROOT
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 PLAIN_SCRIPT = """
 import json, sys

@@ -89,6 +89,7 @@ def test_sequential_document_trains_as_its_layers_list(runner: Runner, toy_id: s
     assert history(runner.run(document_spec)) == history(runner.run(layers_spec))
 
 
+@pytest.mark.slow
 def test_recurrent_attention_and_merge_layers(runner: Runner) -> None:
     import keras
 

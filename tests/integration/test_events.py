@@ -12,7 +12,7 @@ import requests
 from tests.integration.conftest import Live
 from tests.specs import quickstart
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def read_events(response: requests.Response, stop_after_epoch: int | None = None) -> list[Any]:

@@ -18,7 +18,7 @@ from tests.conftest import make_user
 from tests.specs import quickstart
 from tests.support import Service, wait_until
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 USERS, JOBS = 3, 10
 
 

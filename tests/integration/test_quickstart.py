@@ -17,7 +17,7 @@ from shared.models import EpochRecord
 from tests.integration.conftest import Live
 from tests.specs import quickstart
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from shared.commands.database import migrate
 from tests.conftest import make_user
 from tests.support import ROOT, free_port, service_env, wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def _count(url: str, labels: dict[str, str]) -> float:

@@ -139,6 +139,7 @@ def test_concurrent_submissions_never_pass_the_quota(
     assert _jobs_in_db(any_db) == 3
 
 
+@pytest.mark.slow  # two gunicorn processes
 def test_rate_limit_holds_across_web_processes(
     sqlite_url: str, redis_url: str, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ from tests.specs import quickstart
 from tests.support import Service, wait_until
 from trainq.client import Client
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 @pytest.fixture

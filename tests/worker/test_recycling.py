@@ -13,7 +13,7 @@ from shared.models import Job
 from tests.live import sqlite_service
 from tests.specs import quickstart
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def test_a_worker_process_trains_its_jobs_then_is_replaced(tmp_path: Path, redis_url: str) -> None:

@@ -28,6 +28,7 @@ def wsettings(tmp_path: Path, sqlite_url: str) -> Settings:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_chosen_steps_per_execution_leaves_the_history_identical(
     wsettings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -77,6 +78,7 @@ def _functions() -> int:
     return len(context.context().list_function_names())
 
 
+@pytest.mark.slow  # five jobs
 def test_a_worker_process_keeps_nothing_of_a_finished_job(
     wsettings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

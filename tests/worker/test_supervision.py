@@ -69,6 +69,7 @@ def test_a_nan_loss_fails_the_job_saying_so(wsettings: Settings) -> None:
     assert not checkpoint_dir(wsettings, job_id).exists()
 
 
+@pytest.mark.serial  # times the job
 def test_the_time_limit_fails_the_job_with_timeout(wsettings: Settings) -> None:
     spec = quickstart(epochs=200, batch_size=8) | {"time_limit_seconds": 3}
     job_id = _job(wsettings, spec)
@@ -89,6 +90,7 @@ def test_the_server_maximum_caps_the_time_limit(wsettings: Settings) -> None:
     assert _get(capped, job_id).error == "timeout: the job reached its time limit of 2 s"
 
 
+@pytest.mark.serial  # times the cancel
 def test_cancel_keeps_the_last_finished_epochs_model(wsettings: Settings) -> None:
     job_id = _job(wsettings, quickstart(epochs=50))
 
