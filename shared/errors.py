@@ -45,10 +45,6 @@ class TrainqError(Exception):
         if retry_after is not None:
             self.details["retry_after"] = retry_after
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON error body."""
-        return {"error": {"code": str(self.code), "message": self.message, "details": self.details}}
-
 
 class BadRequest(TrainqError):
     """The request cannot be read (malformed JSON, wrong content type)."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
 from shared.datasets import uploads
 from shared.errors import BadRequest
+from web import responses
 from web.auth import current_user
 from web.extensions import db, settings
+from web.schemas import DatasetList
 
 bp = Blueprint("datasets", __name__)
 
@@ -24,19 +26,21 @@ def upload() -> ResponseReturnValue:
     session = db()
     dataset = uploads.create(session, user, name, file.read(), settings())
     session.commit()
-    return uploads.to_dict(dataset), 201, {"Location": f"/api/v1/datasets/{dataset.id}"}
+    location = url_for("datasets.get", dataset_id=dataset.id)
+    return responses.body(responses.dataset(dataset)), 201, {"Location": location}
 
 
 @bp.get("")
 def list_datasets() -> ResponseReturnValue:
     """The caller's datasets, newest first."""
-    return {"datasets": [uploads.to_dict(d) for d in uploads.list_for(db(), current_user())]}
+    found = uploads.list_for(db(), current_user())
+    return responses.body(DatasetList(datasets=[responses.dataset(d) for d in found]))
 
 
 @bp.get("/<dataset_id>")
 def get(dataset_id: str) -> ResponseReturnValue:
     """One of the caller's datasets: shapes, dtypes, sample counts, content hash."""
-    return uploads.to_dict(uploads.get(db(), current_user(), dataset_id))
+    return responses.body(responses.dataset(uploads.get(db(), current_user(), dataset_id)))
 
 
 @bp.delete("/<dataset_id>")

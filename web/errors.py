@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import ErrorCode, TrainqError
+from web import responses
+from web.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,8 @@ _HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any]) -> Response:
     """The one error shape: {"error": {"code", "message", "details"}}."""
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    error = ErrorBody(error=ErrorDetail(code=ErrorCode(code), message=message, details=details))
+    response = jsonify(responses.body(error))
     response.status_code = status
     return response
 

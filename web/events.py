@@ -17,6 +17,7 @@ from shared import stamps
 from shared.errors import Busy, InvalidInput
 from shared.jobs import events, queries
 from shared.models import FINISHED, Job
+from web import responses
 from web.auth import current_user
 from web.extensions import db, settings
 
@@ -82,7 +83,7 @@ def stream(sessions: Any, redis_url: str, job_id: str, after: int) -> Iterator[s
                 job = session.get(Job, job_id)
                 status = job.status if job is not None else None
                 rows = events.events_after(session, job_id, after)
-                payloads = [events.to_dict(r) for r in rows]
+                payloads = [responses.body(responses.event(r)) for r in rows]
             finally:
                 session.close()
             for payload in payloads:

@@ -8,7 +8,9 @@ import redis
 from flask import Blueprint
 from sqlalchemy import text
 
+from web import responses
 from web.extensions import db, settings
+from web.schemas import Health
 
 bp = Blueprint("health", __name__)
 
@@ -28,4 +30,4 @@ def healthz() -> tuple[dict[str, Any], int]:
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"
     ok = checks["database"] == "ok"
-    return {"status": "ok" if ok else "error", "checks": checks}, 200 if ok else 503
+    return responses.body(Health(status="ok" if ok else "error", checks=checks)), 200 if ok else 503

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,8 +16,10 @@ from shared.jobs import dispatch, lifecycle, queries, quotas
 from shared.ml import serving
 from shared.models import JobStatus, Role
 from shared.spec.job import JobSpec
+from web import responses
 from web.auth import bearer, current_token, current_user
 from web.extensions import db, model_refs, models, queue, settings, status_cache
+from web.schemas import JobPage, PredictRequest
 from web.status_cache import STAMPS_KEY
 
 bp = Blueprint("jobs", __name__)
@@ -42,7 +44,8 @@ def submit() -> ResponseReturnValue:
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
     dispatch.dispatch(queue().db, settings(), queue().publish)  # starts it now if a slot is free
-    return queries.job_to_dict(job, history=False), 202, {"Location": f"/api/v1/jobs/{job.id}"}
+    location = url_for("jobs.get", job_id=job.id)
+    return responses.body(responses.job_summary(job)), 202, {"Location": location}
 
 
 class _ListQuery(BaseModel):
@@ -65,7 +68,8 @@ def list_jobs() -> ResponseReturnValue:
             f"query parameter {'.'.join(map(str, first['loc']))}: {first['msg']}",
             details={"field": ".".join(map(str, first["loc"]))},
         ) from exc
-    if query.all and user.role != Role.admin:
+    everyone = query.all
+    if everyone and user.role != Role.admin:
         raise InvalidInput(
             "only administrators may list every user's jobs", details={"field": "all"}
         )
@@ -75,20 +79,17 @@ def list_jobs() -> ResponseReturnValue:
         page=query.page,
         per_page=query.per_page,
         status=query.status,
-        everyone=query.all,
+        everyone=everyone,
     )
-    listed = [queries.job_to_dict(j, history=False) for j in found]
-    if query.all:
-        names = queries.owner_names(db(), found)
-        for job, data in zip(found, listed, strict=True):
-            data["owner"] = names.get(job.owner_id)
-    return {
-        "jobs": listed,
-        "page": query.page,
-        "per_page": query.per_page,
-        "total": total,
-        "pages": (total + query.per_page - 1) // query.per_page,
-    }
+    owners = queries.owner_names(db(), found) if everyone else None
+    page = JobPage(
+        jobs=[responses.listed_job(j, owners) for j in found],
+        page=query.page,
+        per_page=query.per_page,
+        total=total,
+        pages=(total + query.per_page - 1) // query.per_page,
+    )
+    return responses.body(page)
 
 
 @bp.get("/<job_id>")
@@ -99,7 +100,8 @@ def get(job_id: str) -> ResponseReturnValue:
     token, cache = bearer(), status_cache()
     read_stamps = request.environ.get(STAMPS_KEY)
     job = queries.get_job(db(), current_user(), job_id)
-    body = queries.job_to_dict(job) | {"queue": dispatch.queue_info(db(), settings(), job)}
+    place = dispatch.queue_info(db(), settings(), job)
+    body = responses.body(responses.job_detail(job, place))
     cache.put(token, job, body, read_stamps, current_token().expires_at)
     return body
 
@@ -112,7 +114,7 @@ def cancel(job_id: str) -> ResponseReturnValue:
     status = lifecycle.request_cancel(session, job_id)
     session.commit()
     session.refresh(job)
-    body = queries.job_to_dict(job) | {"cancel_requested": True}
+    body = responses.body(responses.cancelled_job(job))
     return body, 200 if status == JobStatus.cancelled else 202
 
 
@@ -136,11 +138,6 @@ def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
     if not path.is_file():
         raise NotFound(f"the model file of job {job_id} is missing from the artifact store")
     return job, (path, artifact)
-
-
-class _PredictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    instances: list[Any] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -182,7 +179,7 @@ def predict(job_id: str) -> ResponseReturnValue:
     if ref is None:
         ref = _read_model(token, job_id, read_stamps)
     try:
-        parsed = _PredictBody.model_validate(body)
+        parsed = PredictRequest.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput(
             'send {"instances": [...]} with at least one instance',
@@ -194,8 +191,8 @@ def predict(job_id: str) -> ResponseReturnValue:
             details={"field": "instances"},
         )
     served = models().get(ref.path, ref.sha256)
-    predictions = serving.predict(served, parsed.instances, ref.scale)
-    return {"job_id": ref.job_id, "predictions": predictions}
+    predicted = serving.predict(served, parsed.instances, ref.scale)
+    return responses.body(responses.predictions(ref.job_id, predicted))
 
 
 @bp.get("/<job_id>/model")

@@ -6,8 +6,10 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from shared.jobs import quotas
+from web import responses
 from web.auth import current_token
 from web.extensions import db, settings
+from web.schemas import Limits, Me, TokenInfo
 
 bp = Blueprint("me", __name__)
 
@@ -17,23 +19,24 @@ def me() -> ResponseReturnValue:
     """The caller's name and role, the token they used, and the limits that apply to them."""
     token = current_token()
     user, config = token.user, settings()
-    return {
-        "id": user.id,
-        "name": user.name,
-        "role": str(user.role),
-        "created_at": user.created_at.isoformat(),
-        "token": {
-            "id": token.id,
-            "prefix": token.prefix,
-            "created_at": token.created_at.isoformat(),
-            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-        },
-        "limits": {
-            "max_queued_jobs": config.max_queued_jobs,
-            "queued_jobs": quotas.queued_jobs(db(), user),
-            "submit_rate": config.submit_rate,
-            "submit_rate_window_seconds": config.submit_rate_window_seconds,
-            "max_epochs": config.max_epochs,
-            "max_job_seconds": config.max_job_seconds,
-        },
-    }
+    answer = Me(
+        id=user.id,
+        name=user.name,
+        role=user.role,
+        created_at=user.created_at,
+        token=TokenInfo(
+            id=token.id,
+            prefix=token.prefix,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+        ),
+        limits=Limits(
+            max_queued_jobs=config.max_queued_jobs,
+            queued_jobs=quotas.queued_jobs(db(), user),
+            submit_rate=config.submit_rate,
+            submit_rate_window_seconds=config.submit_rate_window_seconds,
+            max_epochs=config.max_epochs,
+            max_job_seconds=config.max_job_seconds,
+        ),
+    )
+    return responses.body(answer)

@@ -14,12 +14,16 @@ from pydantic.json_schema import models_json_schema
 from shared.models import JobStatus
 from shared.spec.job import JobSpec
 from web.schemas import (
+    CancelledJob,
+    Dataset,
+    DatasetList,
     ErrorBody,
     Event,
     Health,
     Job,
     JobPage,
     JobSummary,
+    Me,
     PredictRequest,
     PredictResponse,
 )
@@ -28,8 +32,10 @@ bp = Blueprint("openapi", __name__)
 
 
 MODELS: list[type[BaseModel]] = [
-    JobSpec, ErrorBody, Job, JobSummary, JobPage, PredictRequest, PredictResponse, Event, Health,
+    JobSpec, ErrorBody, Job, JobSummary, JobPage, CancelledJob, PredictRequest, PredictResponse,
+    Event, Dataset, DatasetList, Me, Health,
 ]  # fmt: skip
+REQUESTS = (JobSpec, PredictRequest)  # published as validated; the rest as serialized
 
 
 def _ref(model: type[BaseModel] | str) -> dict[str, Any]:
@@ -47,13 +53,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 DATASET_ID = {"name": "dataset_id", "in": "path", "required": True,
               "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
-
-
-def _object(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
@@ -199,8 +198,8 @@ def _paths() -> dict[str, Any]:
                 "operationId": "cancelJob",
                 "parameters": [JOB_ID],
                 "responses": {
-                    "200": _json(Job, "cancelled"),
-                    "202": _json(Job, "running; it stops after the batch in progress"),
+                    "200": _json(CancelledJob, "cancelled"),
+                    "202": _json(CancelledJob, "running; it stops after the batch in progress"),
                     **_errors(401, 404, 409),
                 },
             }
@@ -209,7 +208,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Who the token belongs to, the token, and your limits",
                 "operationId": "me",
-                "responses": {"200": _object("you"), **_errors(401)},
+                "responses": {"200": _json(Me, "you"), **_errors(401)},
             }
         },
         "/api/v1/datasets": {
@@ -231,12 +230,12 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"201": _object("the dataset"), **_errors(400, 401, 413, 422)},
+                "responses": {"201": _json(Dataset, "the dataset"), **_errors(400, 401, 413, 422)},
             },
             "get": {
                 "summary": "Your datasets, newest first",
                 "operationId": "listDatasets",
-                "responses": {"200": _object("your datasets"), **_errors(401)},
+                "responses": {"200": _json(DatasetList, "your datasets"), **_errors(401)},
             },
         },
         "/api/v1/datasets/{dataset_id}": {
@@ -244,7 +243,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "One of your datasets: shapes, dtypes, sample counts, sha256",
                 "operationId": "getDataset",
                 "parameters": [DATASET_ID],
-                "responses": {"200": _object("the dataset"), **_errors(401, 404)},
+                "responses": {"200": _json(Dataset, "the dataset"), **_errors(401, 404)},
             },
             "delete": {
                 "summary": "Delete a dataset no queued or running job uses",
@@ -268,10 +267,9 @@ def _paths() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once per process)."""
     _, schemas = models_json_schema(
-        [(m, "validation" if m is JobSpec or m is PredictRequest else "serialization")
-         for m in MODELS],
+        [(m, "validation" if m in REQUESTS else "serialization") for m in MODELS],
         ref_template="#/components/schemas/{model}",
-    )  # fmt: skip
+    )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,14 +1,27 @@
-"""The API's responses as pydantic models: the OpenAPI document is generated from them."""
+"""The API's responses as pydantic models: the one source of every response body.
+
+The routes build their answers through these models (``web.responses.body``) and the OpenAPI
+document (``web.openapi``) publishes their serialization schemas, so a response cannot say
+other than the document. A field with a default is optional: it is sent only where the route
+sets it (``exclude_unset``), and the document does not require it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.errors import ErrorCode
-from shared.models import JobStatus
+from shared.models import JobStatus, Role
+
+# A timestamp as datetime.isoformat() writes it (UTC: "+00:00", as the API always has).
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class ErrorDetail(BaseModel):
@@ -33,7 +46,7 @@ class Progress(BaseModel):
     epochs: int
     percent: float
     eta_seconds: float | None
-    eta: datetime | None
+    eta: Timestamp | None
     text: str
 
 
@@ -61,10 +74,18 @@ class JobSummary(BaseModel):
     progress: Progress
     error: str | None
     attempt: int
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     test_metrics: dict[str, float | None] | None
+
+
+class ListedJob(JobSummary):
+    """A job in a page of jobs; an administrator listing every user's jobs sees its owner."""
+
+    owner: str | None = Field(
+        default=None, description="the owner's name; only with all=true (administrators)"
+    )
 
 
 class QueueInfo(BaseModel):
@@ -83,10 +104,16 @@ class Job(JobSummary):
     queue: QueueInfo | None = None
 
 
+class CancelledJob(Job):
+    """A job as answered to a cancel: cancelled (200), or asked to stop after its batch (202)."""
+
+    cancel_requested: bool
+
+
 class JobPage(BaseModel):
     """One page of the caller's jobs, newest first."""
 
-    jobs: list[JobSummary]
+    jobs: list[ListedJob]
     page: int
     per_page: int
     total: int
@@ -96,6 +123,7 @@ class JobPage(BaseModel):
 class PredictRequest(BaseModel):
     """Raw instances, as in the dataset (the job's scale is applied by the server)."""
 
+    model_config = ConfigDict(extra="forbid")
     instances: list[Any] = Field(min_length=1)
 
 
@@ -116,18 +144,83 @@ class PredictResponse(BaseModel):
 
 
 class Event(BaseModel):
-    """A server-sent event's data: a status change or a finished epoch (id = SSE id)."""
+    """A server-sent event's data: a status change or a finished epoch (id = SSE id).
+
+    A status event has ``status`` and, as it applies, ``attempt`` (running), ``reason`` (back
+    in the queue), ``error`` (failed), ``test_metrics`` (succeeded) or ``model`` (cancelled:
+    whether a model was kept); an epoch event has ``epoch``, ``metrics`` and ``duration_s``.
+    """
 
     id: int
     job_id: str
     type: str = Field(description="status | epoch")
-    created_at: datetime
+    created_at: Timestamp
     status: JobStatus | None = None
     epoch: int | None = None
     metrics: dict[str, float | None] | None = None
     duration_s: float | None = None
     error: str | None = None
     test_metrics: dict[str, float | None] | None = None
+    attempt: int | None = None
+    reason: str | None = None
+    model: bool | None = None
+
+
+class ArrayInfo(BaseModel):
+    """One array of an uploaded dataset."""
+
+    shape: list[int]
+    dtype: str
+
+
+class Dataset(BaseModel):
+    """An uploaded dataset: its arrays' shapes and dtypes, sample counts and content hash."""
+
+    id: str
+    name: str
+    size_bytes: int
+    sha256: str
+    arrays: dict[str, ArrayInfo]
+    n_train: int
+    n_test: int | None
+    created_at: Timestamp
+
+
+class DatasetList(BaseModel):
+    """The caller's datasets, newest first."""
+
+    datasets: list[Dataset]
+
+
+class TokenInfo(BaseModel):
+    """The token in use (never the token itself: its prefix)."""
+
+    id: int
+    prefix: str
+    created_at: Timestamp
+    expires_at: Timestamp | None
+
+
+class Limits(BaseModel):
+    """The limits that apply to the caller, and how many of their jobs are queued."""
+
+    max_queued_jobs: int
+    queued_jobs: int
+    submit_rate: int
+    submit_rate_window_seconds: int
+    max_epochs: int
+    max_job_seconds: int
+
+
+class Me(BaseModel):
+    """Who the token belongs to, the token, and the caller's limits."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: Timestamp
+    token: TokenInfo
+    limits: Limits
 
 
 class Health(BaseModel):

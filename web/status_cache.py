@@ -31,9 +31,9 @@ import redis
 
 from shared import stamps
 from shared.auth import hash_token
-from shared.jobs.queries import Progressing, progress
 from shared.models import JobStatus, utcnow
 from web.metrics import HTTP_REQUESTS
+from web.responses import Progressing, progress
 
 STAMPS_KEY = "trainq.stamps"  # the stamps a poll read, for the route if it reads the database
 _STATUS_PATH = re.compile(r"/api/v1/jobs/([A-Za-z0-9_-]{1,64})")

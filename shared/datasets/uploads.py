@@ -220,15 +220,6 @@ def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -
     (settings.datasets_dir / dataset.path).unlink(missing_ok=True)
 
 
-def to_dict(dataset: Dataset) -> dict[str, Any]:
-    """The JSON form of a dataset."""
-    return {
-        "id": dataset.id, "name": dataset.name, "size_bytes": dataset.size_bytes,
-        "sha256": dataset.sha256, "arrays": dataset.arrays, "n_train": dataset.n_train,
-        "n_test": dataset.n_test, "created_at": dataset.created_at.isoformat(),
-    }  # fmt: skip
-
-
 def load(path: Path) -> Splits:
     """An uploaded dataset's arrays (read without pickle), as the worker trains on them."""
     with np.load(path, allow_pickle=False) as data:

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import redis
 from sqlalchemy import func, or_, select, update
@@ -150,7 +151,14 @@ def _unsend(db: Sessions, ids: Iterable[str]) -> None:
         session.execute(update(Job).where(Job.id.in_(list(ids))).values(sent_at=None))
 
 
-def queue_info(session: Session, settings: Settings, job: Job) -> dict[str, object] | None:
+class QueuePlace(TypedDict):
+    """Where a queued job stands: how many jobs start before it, and why it waits."""
+
+    position: int
+    reason: str
+
+
+def queue_info(session: Session, settings: Settings, job: Job) -> QueuePlace | None:
     """For a queued job: how many jobs start before it, and why it is waiting."""
     if job.status != JobStatus.queued:
         return None

@@ -48,14 +48,3 @@ def events_after(session: Session, job_id: str, after: int, limit: int = 500) ->
             .limit(limit)
         )
     )
-
-
-def to_dict(row: Event) -> dict[str, Any]:
-    """The JSON form of an event, as streamed."""
-    return {
-        "id": row.seq,
-        "job_id": row.job_id,
-        "type": row.type,
-        "created_at": row.created_at.isoformat(),
-        **row.data,
-    }

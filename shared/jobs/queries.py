@@ -1,9 +1,8 @@
-"""Jobs as users see them: submit, look up (own jobs only), list, and their JSON form."""
+"""Jobs as users see them: submit, look up (own jobs only) and list; web.responses answers."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -11,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from shared.errors import NotFound
 from shared.jobs.events import STATUS, add_event
 from shared.ml import submit_check
-from shared.models import Job, JobStatus, Role, User, utcnow
+from shared.models import Job, JobStatus, Role, User
 from shared.settings import Settings
 from shared.spec.job import JobSpec
 
@@ -88,88 +87,6 @@ def list_jobs(
         .limit(per_page)
     ).all()
     return list(jobs), total
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-class Progressing(Protocol):
-    """What a job's progress is computed from (a Job, or a copy of these fields)."""
-
-    @property
-    def status(self) -> JobStatus: ...
-    @property
-    def epochs_done(self) -> int: ...
-    @property
-    def epochs_total(self) -> int: ...
-    @property
-    def started_at(self) -> datetime | None: ...
-    @property
-    def first_epoch(self) -> int | None: ...
-
-
-def progress(job: Progressing, now: datetime | None = None) -> dict[str, Any]:
-    """Epoch k of n, percent done, and an ETA from the mean time of the epochs this attempt has
-    trained (a resumed job counts from its resume, not the epochs an earlier worker trained). A
-    job that succeeded before its last epoch (a callback such as EarlyStopping ended it) is
-    done: 100 %."""
-    now = now or utcnow()
-    done, total = job.epochs_done, job.epochs_total
-    percent = round(100.0 * done / total, 1) if total else 0.0
-    stopped_early = job.status == JobStatus.succeeded and done < total
-    if stopped_early:
-        percent = 100.0
-    eta_seconds: float | None = None
-    trained_here = done - (job.first_epoch - 1 if job.first_epoch else 0)
-    if job.status == JobStatus.running and trained_here > 0 and job.started_at is not None:
-        per_epoch = (now - job.started_at).total_seconds() / trained_here
-        eta_seconds = round(max(per_epoch * (total - done), 0.0), 1)
-    elif job.status == JobStatus.succeeded:
-        eta_seconds = 0.0
-    current = min(done + 1, total) if job.status == JobStatus.running else done
-    return {
-        "epoch": current,
-        "epochs_done": done,
-        "epochs": total,
-        "percent": percent,
-        "eta_seconds": eta_seconds,
-        "eta": _iso(now + timedelta(seconds=eta_seconds)) if eta_seconds is not None else None,
-        "text": f"stopped early after epoch {done} of {total}"
-        if stopped_early
-        else f"epoch {current} of {total}",
-    }
-
-
-def job_to_dict(job: Job, *, history: bool = True) -> dict[str, Any]:
-    """The JSON form of a job."""
-    data: dict[str, Any] = {
-        "id": job.id,
-        "name": job.name,
-        "status": str(job.status),
-        "progress": progress(job),
-        "error": job.error,
-        "attempt": job.attempt,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "test_metrics": job.test_metrics,
-    }
-    if history:
-        data["spec"] = job.spec
-        data["history"] = [
-            {"epoch": e.epoch, "metrics": e.metrics, "duration_s": round(e.duration_s, 4)}
-            for e in job.epochs
-        ]
-        data["model"] = (
-            {
-                "formats": sorted(a.format for a in job.artifacts),
-                "download": f"/api/v1/jobs/{job.id}/model?format=keras",
-            }
-            if job.artifacts
-            else None
-        )
-    return data
 
 
 def owner_names(session: Session, jobs: list[Job]) -> dict[int, str]:

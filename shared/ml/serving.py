@@ -77,7 +77,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def predict(served: Served, instances: Any, scale: float) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Predictions:
+    """Per instance (one row each): logits, softmax probabilities and the predicted class."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    classes: np.ndarray
+
+
+def predict(served: Served, instances: Any, scale: float) -> Predictions:
     """Per instance: logits, softmax probabilities and the predicted class."""
     model = served.model
     try:
@@ -111,8 +120,4 @@ def predict(served: Served, instances: Any, scale: float) -> list[dict[str, Any]
     else:
         logits = np.asarray(outputs, dtype=np.float32)
         probabilities = softmax(logits)
-    classes = np.argmax(logits, axis=-1)
-    return [
-        {"logits": lg.tolist(), "probabilities": pr.tolist(), "class": int(c)}
-        for lg, pr, c in zip(logits, probabilities, classes, strict=True)
-    ]
+    return Predictions(logits, probabilities, np.argmax(logits, axis=-1))

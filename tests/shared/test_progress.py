@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.jobs.queries import progress
 from shared.models import JobStatus, utcnow
+from web.responses import progress
 
 
 @dataclass
