@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.errors import ErrorCode, TrainqError
 from web import responses
@@ -93,7 +93,10 @@ def init_app(app: Flask) -> None:
         code = _HTTP_CODES.get(
             status, ErrorCode.bad_request if status < 500 else ErrorCode.internal
         )
-        return error_response(status, str(code), exc.description or exc.name, {})
+        response = error_response(status, str(code), exc.description or exc.name, {})
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: say which
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, request, send_file, url_for
 from flask.typing import ResponseReturnValue
@@ -53,13 +53,16 @@ class _ListQuery(BaseModel):
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=20, ge=1, le=100)
     status: JobStatus | None = None
-    all: bool = False
+    all: Literal["true", "false"] = "false"  # as documented; "1" or "yes" is no answer
 
 
 @bp.get("")
 def list_jobs() -> ResponseReturnValue:
     """The caller's jobs (everyone's for an admin with ?all=true), newest first, paginated."""
     user = current_user()
+    repeated = next((name for name, values in request.args.lists() if len(values) > 1), None)
+    if repeated is not None:
+        raise InvalidInput(f"query parameter {repeated}: give it once", details={"field": repeated})
     try:
         query = _ListQuery.model_validate(request.args.to_dict())
     except ValidationError as exc:
@@ -68,7 +71,7 @@ def list_jobs() -> ResponseReturnValue:
             f"query parameter {'.'.join(map(str, first['loc']))}: {first['msg']}",
             details={"field": ".".join(map(str, first["loc"]))},
         ) from exc
-    everyone = query.all
+    everyone = query.all == "true"
     if everyone and user.role != Role.admin:
         raise InvalidInput(
             "only administrators may list every user's jobs", details={"field": "all"}

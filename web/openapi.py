@@ -55,6 +55,43 @@ DATASET_ID = {"name": "dataset_id", "in": "path", "required": True,
               "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
 
 
+# A spec that trains (the quickstart, one epoch): the docs page's example, and the one
+# schemathesis submits first, so that a job exists for the operations that take one.
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "quickstart",
+    "dataset": {"name": "mnist-sample", "scale": 255.0},
+    "model": {"layers": [
+        {"class_name": "Flatten", "config": {"input_shape": [28, 28]}},
+        {"class_name": "Dense", "config": {"units": 128, "activation": "relu"}},
+        {"class_name": "Dropout", "config": {"rate": 0.2}},
+        {"class_name": "Dense", "config": {"units": 10}},
+    ]},
+    "compile": {
+        "optimizer": "adam",
+        "loss": {"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}},
+        "metrics": ["accuracy"],
+    },
+    "fit": {"epochs": 1, "batch_size": 32, "validation_split": 0.1},
+    "seed": 42,
+}  # fmt: skip
+
+# One server-sent event, as OpenAPI describes an event stream's items (its fields are strings;
+# ``data`` holds an Event as JSON). The stream opens with an event that sets only ``retry``.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "the Event's id, to send as Last-Event-ID"},
+        "event": {"type": "string", "enum": ["status", "epoch"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": _ref(Event),
+        },
+        "retry": {"type": "integer", "description": "milliseconds to wait before reconnecting"},
+    },
+    "anyOf": [{"required": ["id", "event", "data"]}, {"required": ["retry"]}],
+}
+
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
 
@@ -67,7 +104,9 @@ def _paths() -> dict[str, Any]:
                 "operationId": "submitJob",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref(JobSpec)}},
+                    "content": {
+                        "application/json": {"schema": _ref(JobSpec), "example": SPEC_EXAMPLE}
+                    },
                 },
                 "responses": {
                     "202": _json(JobSummary, "the job, queued"),
@@ -130,7 +169,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "text/event-stream of Event",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "content": {"text/event-stream": {"schema": SSE_EVENT}},
                     },
                     **_errors(401, 404, 422, 503),
                 },
