@@ -15,7 +15,7 @@ import requests
 
 from tests.live import api_alone
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 # Every check schemathesis has (its default when --checks is not given), with the exceptions
 # below. On the command line, --checks would override these per-operation settings.
