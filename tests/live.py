@@ -1,9 +1,15 @@
-"""A real service on SQLite (gunicorn + Celery worker) for the modules that need one."""
+"""A real service (gunicorn + Celery worker) for the modules that need one.
+
+The plain service (default settings) is shared: one on SQLite and one on PostgreSQL per
+test session (per xdist worker), started when a module first asks for it (``live_stacks`` in
+tests/conftest.py; conftest puts every test that uses them in one xdist group). A module that
+needs other settings, or breaks what it runs, starts its own with ``sqlite_service``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +18,7 @@ import requests
 
 from shared.commands.database import migrate
 from tests.conftest import make_user
-from tests.support import Service, wait_until
+from tests.support import Service, postgres_database, wait_until
 
 
 @dataclass
@@ -89,3 +95,43 @@ def api_alone(
         yield service, token
     finally:
         service.stop()
+
+
+# The database numbers of the session's Redis that the shared stacks use as their broker; no
+# other test uses them (a module's own service takes another number, so queues don't mix).
+SHARED_BROKER_DB = {"sqlite": 1, "postgresql": 2}
+
+
+@contextmanager
+def plain_service(database: str, var_dir: Path, redis_url: str) -> Iterator[Live]:
+    """The service with default settings on a fresh SQLite file or PostgreSQL database."""
+    sqlite = nullcontext(f"sqlite:///{var_dir / 'trainq.db'}")
+    with postgres_database() if database == "postgresql" else sqlite as db_url:
+        migrate(db_url)
+        broker = redis_url.rsplit("/", 1)[0] + f"/{SHARED_BROKER_DB[database]}"
+        with running(db_url, broker, var_dir) as live:
+            yield live
+
+
+class LiveStacks:
+    """The shared services of a session, by database ("sqlite", "postgresql"), each started on
+    first use and stopped when the session ends."""
+
+    def __init__(self, mktemp: Callable[[str], Path], redis_url: str) -> None:
+        self._mktemp, self._redis_url = mktemp, redis_url
+        self._running: dict[str, Live] = {}
+        self._exit = ExitStack()
+
+    def get(self, database: str) -> Live:
+        live = self._running.get(database)
+        if live is None:
+            service = plain_service(database, self._mktemp(f"live-{database}"), self._redis_url)
+            live = self._running[database] = self._exit.enter_context(service)
+        gone = {n: p.returncode for n, p in live.service.procs.items() if p.poll() is not None}
+        assert not gone, f"the shared {database} service lost a process (exit codes {gone}): " + (
+            "\n".join(f"----- {n}.log -----\n{live.service.log(n)[-3000:]}" for n in gone)
+        )
+        return live
+
+    def close(self) -> None:
+        self._exit.close()

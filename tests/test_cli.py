@@ -7,7 +7,6 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,19 @@ import pytest
 
 import trainq
 from tests.integration.conftest import Live
-from tests.live import sqlite_service
+from tests.live import LiveStacks
 from tests.specs import quickstart
 from tests.support import ROOT
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 TRAINQ = str(Path(sys.executable).parent / "trainq")
 DIGITS = json.loads((ROOT / "examples" / "three_digits.json").read_text())["instances"]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Live]:
-    with sqlite_service(tmp_path_factory.mktemp("cli"), redis_url, 3) as service:
-        yield service
+def live(live_stacks: LiveStacks) -> Live:
+    """The shared service on SQLite (tests/live.py)."""
+    return live_stacks.get("sqlite")
 
 
 def _token(live: Live) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import requests
@@ -11,7 +9,7 @@ import requests
 from shared.datasets.builtin import load
 from shared.ml.build import preprocess
 from tests.integration.conftest import Live
-from tests.live import sqlite_service
+from tests.live import LiveStacks
 from trainq import Client
 from trainq.keras import job_spec, remote_fit
 
@@ -34,9 +32,9 @@ def quickstart_model():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Live]:
-    with sqlite_service(tmp_path_factory.mktemp("remote"), redis_url, 4) as service:
-        yield service
+def live(live_stacks: LiveStacks) -> Live:
+    """The shared service on SQLite (tests/live.py)."""
+    return live_stacks.get("sqlite")
 
 
 def test_spec_of_the_quickstart_model_is_the_quickstart_spec() -> None:
@@ -51,6 +49,7 @@ def test_spec_of_the_quickstart_model_is_the_quickstart_spec() -> None:
     assert spec["compile"]["metrics"] == ["accuracy"]
 
 
+@pytest.mark.slow
 def test_remote_fit_predicts_like_a_local_fit_with_the_same_seed(live: Live) -> None:
     import keras
 

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.browser.webdriver import chromium
 from tests.integration.conftest import Live
-from tests.live import sqlite_service
+from tests.live import LiveStacks
 from tests.specs import quickstart
 from tests.support import wait_until
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Live]:
-    with sqlite_service(tmp_path_factory.mktemp("browser"), redis_url, 6) as service:
-        yield service
+def live(live_stacks: LiveStacks) -> Live:
+    """The shared service on SQLite (tests/live.py)."""
+    return live_stacks.get("sqlite")
 
 
 POINTS = "return Number(document.getElementById('chart-loss').dataset.points)"

@@ -6,23 +6,22 @@ import io
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.integration.conftest import Live
-from tests.live import sqlite_service
+from tests.live import LiveStacks
 from tests.specs import quickstart
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Live]:
-    with sqlite_service(tmp_path_factory.mktemp("tensorboard"), redis_url, 7) as service:
-        yield service
+def live(live_stacks: LiveStacks) -> Live:
+    """The shared service on SQLite (tests/live.py)."""
+    return live_stacks.get("sqlite")
 
 
 def test_archive_holds_the_epochs_for_tensorboard(live: Live, tmp_path: Path) -> None:
