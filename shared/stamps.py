@@ -18,6 +18,7 @@ Redis pub/sub may lose messages too, so a stream also re-reads the events table 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -30,6 +31,7 @@ from shared.models import ApiToken, User
 log = logging.getLogger(__name__)
 
 AUTH_KEY = "trainq:stamp:auth"
+PERIODIC_KEY = "trainq:periodic:last_run"
 JOB_STAMP_SECONDS = 7 * 24 * 3600  # a finished job's stamp goes; its status is then read anew
 MAX_AGE = 5.0
 _CHANGED_JOBS = "trainq_changed_jobs"
@@ -87,6 +89,17 @@ def read(client: Any, job_id: str) -> tuple[str, str] | None:
     if job is None:
         return None
     return auth.decode(), job.decode()
+
+
+def periodic_ran(client: Any) -> None:
+    """Note that a round of the periodic jobs has just ended (``/healthz`` and ``/metrics``)."""
+    client.set(PERIODIC_KEY, repr(time.time()))
+
+
+def periodic_last_run(client: Any) -> float | None:
+    """When a round of the periodic jobs last ended (Unix time), or None if none has here."""
+    value = client.get(PERIODIC_KEY)
+    return float(value) if value is not None else None
 
 
 def job_changed(session: Session, job_id: str) -> None:

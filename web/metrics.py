@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
+from shared import stamps
 from shared.models import EpochRecord, Job, JobStatus
 
 bp = Blueprint("metrics", __name__)
@@ -87,6 +89,26 @@ class DatabaseCollector(Collector):
         )  # fmt: skip
 
 
+class PeriodicCollector(Collector):
+    """When the periodic jobs last ended a round, read from Redis at scrape time."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1)
+            last = stamps.periodic_last_run(client)
+        except redis.RedisError:
+            return
+        if last is not None:
+            yield GaugeMetricFamily(
+                "trainq_periodic_last_run_timestamp_seconds",
+                "Unix time when the periodic jobs (reconciler, dispatch) last ended a round",
+                value=last,
+            )
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """The Prometheus exposition."""
@@ -96,7 +118,9 @@ def metrics() -> Response:
     else:
         for collector in (HTTP_REQUESTS, PREDICT_LATENCY):
             registry.register(collector)
-    registry.register(DatabaseCollector(current_app.extensions["trainq"]["sessions"]))
+    state = current_app.extensions["trainq"]
+    registry.register(DatabaseCollector(state["sessions"]))
+    registry.register(PeriodicCollector(state["settings"].redis_url))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -293,7 +293,7 @@ def _paths() -> dict[str, Any]:
         },
         "/healthz": {
             "get": {
-                "summary": "Health: the database and the broker",
+                "summary": "Health: the database, the broker and the periodic jobs",
                 "operationId": "health",
                 "security": [],
                 "responses": {"200": _json(Health, "healthy"), "503": _json(Health, "unhealthy")},

@@ -224,7 +224,9 @@ class Me(BaseModel):
 
 
 class Health(BaseModel):
-    """The service's health."""
+    """The service's health: the database and the broker, and when the periodic jobs last ran
+    (``late: ...`` makes the service unhealthy)."""
 
     status: str
     checks: dict[str, str]
+    periodic: str | None = None

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from celery import shared_task
 
+from shared import stamps
 from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import dispatch
@@ -70,6 +71,7 @@ def reconcile(self: Any) -> dict[str, list[str]] | None:
         db, publish = sessions(settings.database_url), Publisher(self.app)
         result = reconcile_once(settings, lambda job_id: lifecycle.send(db, job_id, publish))
         result["dispatched"] = dispatch(db, settings, publish)
+        stamps.periodic_ran(client)
         return result
     finally:
         with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked

@@ -133,18 +133,24 @@ def run() -> int:
             "--queues trainq.periodic --pool solo --beat --loglevel INFO"
         ).split(), "--hostname", "periodic@%h", "--schedule", str(state / "celerybeat-schedule")],
     }  # fmt: skip
-    for name, cmd in commands.items():
-        child_env = {**env, "TRAINQ_WARM_TF": "0"} if name == "periodic" else env
-        if name == "web":
-            child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
-        procs[name] = subprocess.Popen(
-            cmd, env=child_env, cwd=database.ROOT, start_new_session=True,
+    envs = {
+        "web": {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)},
+        "worker": env,
+        "periodic": {**env, "TRAINQ_WARM_TF": "0"},
+    }
+
+    def spawn(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            commands[name], env=envs[name], cwd=database.ROOT, start_new_session=True,
             # The API yields the cores to training: a status poll waits a moment when both are
             # busy, a training epoch does not wait for the polls.
             preexec_fn=lower_priority(settings.web_nice, settings.web_sched_idle)
             if name == "web"
             else None,
         )  # fmt: skip
+
+    for name in commands:
+        procs[name] = spawn(name)
 
     url = f"http://{settings.host}:{settings.port}"
     print(f"\ntrainq is starting at {url}  (web, worker and periodic jobs; Ctrl-C stops all)")
@@ -154,10 +160,21 @@ def run() -> int:
             f"The trainq CLI reads it from there; for curl: export TRAINQ_TOKEN=$(cat {token_file})"
         )
     print("Try: trainq submit examples/quickstart.json --follow\n", flush=True)
-    return _supervise(procs)
+    return _supervise(procs, spawn)
 
 
-def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
+# A process that dies is started again at once; one that died this many times within the
+# window below is not: something is wrong that a restart does not mend, and trainq stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60.0
+
+
+def _supervise(
+    procs: dict[str, subprocess.Popen[bytes]],
+    spawn: Callable[[str], subprocess.Popen[bytes]],
+) -> int:
+    """Run until Ctrl-C or SIGTERM, starting again a web, worker or periodic process that dies
+    (the Redis it started, if it dies, stops everything: the service cannot run without it)."""
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -167,12 +184,23 @@ def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     code = 0
+    restarts: dict[str, list[float]] = {}
     while not stopping:
         for name, proc in procs.items():
-            if proc.poll() is not None:
-                print(f"trainq: {name} exited with code {proc.returncode}; stopping", flush=True)
+            if proc.poll() is None or stopping:
+                continue
+            now = time.monotonic()
+            recent = [t for t in restarts.get(name, []) if now - t < RESTART_WINDOW_SECONDS]
+            if name == "redis" or len(recent) >= MAX_RESTARTS:
+                why = "" if name == "redis" else f" ({len(recent)} restarts in the last minute)"
+                print(f"trainq: {name} exited with code {proc.returncode}{why}; stopping",
+                      flush=True)  # fmt: skip
                 stopping, code = True, 1
                 break
+            print(f"trainq: {name} exited with code {proc.returncode}; starting it again",
+                  flush=True)  # fmt: skip
+            restarts[name] = [*recent, now]
+            procs[name] = spawn(name)
         time.sleep(0.5)
     print("trainq: stopping ...", flush=True)
     # The service first (the worker hands back or finishes its job), Redis last.
