@@ -120,3 +120,16 @@ class Busy(TrainqError):
 
     status = 503
     code = ErrorCode.unavailable
+
+
+class Unavailable(TrainqError):
+    """A part the server needs (its database) does not answer for now: nothing the caller did
+    wrong; ``retry_after`` says when trying again is worth it."""
+
+    status = 503
+    code = ErrorCode.unavailable
+
+    def __init__(
+        self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details, retry_after=retry_after)

@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from shared.errors import ErrorCode, TrainqError
+from shared.db import describe, unavailable
+from shared.errors import ErrorCode, TrainqError, Unavailable
 from web import responses
 from web.schemas import ErrorBody, ErrorDetail
 
@@ -24,6 +26,20 @@ _HTTP_CODES = {
     413: ErrorCode.payload_too_large,
     429: ErrorCode.rate_limited,
 }
+
+
+# When a client is told to try again while the database does not answer.
+DATABASE_RETRY_SECONDS = 5
+
+
+def database_unavailable() -> Unavailable:
+    """The answer while the database is unreachable (or too slow): 503, try again shortly."""
+    return Unavailable(
+        "the database is unreachable or not answering in time; try again in "
+        f"{DATABASE_RETRY_SECONDS} s",
+        retry_after=DATABASE_RETRY_SECONDS,
+        details={"service": "database"},
+    )
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any]) -> Response:
@@ -102,3 +118,11 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, str(ErrorCode.internal), "internal error", {})
+
+    @app.errorhandler(sa_exc.DBAPIError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _database(exc: Exception) -> Response:
+        if not unavailable(exc):  # a wrong query is a bug like any other
+            return _unexpected(exc)
+        log.warning("database unavailable: %s", describe(exc))
+        return _trainq(database_unavailable())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -11,39 +12,43 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import artifacts
-from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
+from shared.db import describe, unavailable
+from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
 from shared.jobs import dispatch, lifecycle, queries, quotas
 from shared.ml import serving
 from shared.models import JobStatus, Role
 from shared.spec.job import JobSpec
-from web import responses
+from web import bodies, responses
 from web.auth import bearer, current_token, current_user
 from web.extensions import db, model_refs, models, queue, settings, status_cache
 from web.schemas import JobPage, PredictRequest
 from web.status_cache import STAMPS_KEY
 
+log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
 
 
-def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
-        if not request.is_json:
-            raise BadRequest("send a JSON body with 'Content-Type: application/json'")
-        raise BadRequest("the request body is not valid JSON")
-    return body
+def _json_body(refused: type[TrainqError] = InvalidInput) -> Any:
+    return bodies.json_body(refused)  # within the JSON limits, before pydantic sees it
 
 
 @bp.post("")
 def submit() -> ResponseReturnValue:
     """Validate and record a job, then hand it to the workers: 202 with the job."""
     user = current_user()
-    spec = JobSpec.model_validate(_json_body())
+    spec = JobSpec.model_validate(_json_body(InvalidSpec))
     session = db()
     job = queries.create_job(session, user, spec, settings())
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
-    dispatch.dispatch(queue().db, settings(), queue().publish)  # starts it now if a slot is free
+    try:  # starts it now if a slot is free
+        dispatch.dispatch(queue().db, settings(), queue().publish)
+    except Exception as exc:  # the job is recorded: 202; the periodic round hands it out
+        if not unavailable(exc):
+            raise
+        log.warning(
+            "job_id=%s recorded; dispatch waits for the database: %s", job.id, describe(exc)
+        )
     location = url_for("jobs.get", job_id=job.id)
     return responses.body(responses.job_summary(job)), 202, {"Location": location}
 
