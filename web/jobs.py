@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import artifacts
 from shared.db import describe, unavailable
-from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
+from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.jobs import dispatch, lifecycle, queries, quotas
 from shared.ml import serving
 from shared.models import JobStatus, Role
 from shared.spec.job import JobSpec
-from web import bodies, responses
+from web import responses
 from web.auth import bearer, current_token, current_user
 from web.extensions import db, model_refs, models, queue, settings, status_cache
 from web.schemas import JobPage, PredictRequest
@@ -28,15 +28,20 @@ log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
 
 
-def _json_body(refused: type[TrainqError] = InvalidInput) -> Any:
-    return bodies.json_body(refused)  # within the JSON limits, before pydantic sees it
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        if not request.is_json:
+            raise BadRequest("send a JSON body with 'Content-Type: application/json'")
+        raise BadRequest("the request body is not valid JSON")
+    return body
 
 
 @bp.post("")
 def submit() -> ResponseReturnValue:
     """Validate and record a job, then hand it to the workers: 202 with the job."""
     user = current_user()
-    spec = JobSpec.model_validate(_json_body(InvalidSpec))
+    spec = JobSpec.model_validate(_json_body())
     session = db()
     job = queries.create_job(session, user, spec, settings())
     quotas.admit_submission(session, user, settings())  # 429 rolls the job back
