@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         description="A running job whose heartbeat is this old has lost its worker: the "
         "reconciler puts it back in the queue.",
     )
+    database_wait_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a worker waits for an unreachable database (to record an epoch, "
+        "the resume or the job's result) while its job goes on; past it the worker gives the job "
+        "up, its checkpoint kept: the reconciler requeues it once the database is back.",
+    )
     max_attempts: int = Field(
         default=2,
         ge=1,

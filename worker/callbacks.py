@@ -25,7 +25,13 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.watch.interrupted or finished is None or finished[0] != epoch + 1:
             return  # stopped inside this epoch: neither checkpointed nor recorded
         number, metrics, seconds = finished
-        lifecycle.record_epoch(self.watch.db, self.watch.job_id, number, metrics, seconds)
+        # Training waits here while the database is away: epochs are recorded in order, once.
+        self.watch.patiently(
+            lambda: lifecycle.record_epoch(
+                self.watch.db, self.watch.job_id, number, metrics, seconds
+            ),
+            f"record epoch {number}",
+        )
 
 
 class StopWhenAsked(keras.callbacks.Callback):

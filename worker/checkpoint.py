@@ -78,11 +78,16 @@ class Checkpoint(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         epoch = restore(self.model, self.folder)
         meta = read_meta(self.folder)
-        db, job_id = self.watch.db, self.watch.job_id
-        recorded = lifecycle.resumed(db, job_id, first_epoch=epoch + 1)
+        db, job_id, watch = self.watch.db, self.watch.job_id, self.watch
+        recorded = watch.patiently(
+            lambda: lifecycle.resumed(db, job_id, first_epoch=epoch + 1), "resume"
+        )
         if meta is not None and recorded < epoch:
             # Killed after the backup but before the database heard of the epoch.
-            lifecycle.record_epoch(db, job_id, epoch, meta["logs"], meta["seconds"])
+            watch.patiently(
+                lambda: lifecycle.record_epoch(db, job_id, epoch, meta["logs"], meta["seconds"]),
+                f"record epoch {epoch} from the checkpoint",
+            )
         if epoch:
             self.model._initial_epoch = epoch
             log.info("job_id=%s resumed from checkpoint at epoch %d", job_id, epoch + 1)

@@ -55,7 +55,7 @@ def finish_stopped(
         files: dict[str, tuple[str, int, str]] = {}
         if checkpoint.restore(model, watch.checkpoint_dir):  # the last finished epoch's model
             files = save(model, artifacts.job_dir(settings.artifacts, job_id))
-        lifecycle.cancelled(db, job_id, files)
+        watch.patiently(lambda: lifecycle.cancelled(db, job_id, files), "cancelled")
         log.info("job_id=%s state=cancelled model=%s", job_id, bool(files))
     elif reason == Stop.shutdown:
         if lifecycle.hand_back(db, job_id, watch.worker):
@@ -64,6 +64,8 @@ def finish_stopped(
             # is) to a worker that is not shutting down.
             redispatch(settings, publish)
     else:
-        lifecycle.fail(db, job_id, watch.detail, worker=watch.worker)
+        watch.patiently(
+            lambda: lifecycle.fail(db, job_id, watch.detail, worker=watch.worker), "failed"
+        )
         log.info("job_id=%s state=failed %s", job_id, watch.detail)
     return True

@@ -1,25 +1,64 @@
-"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost."""
+"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost.
+
+A round that finds the database unavailable ends there, noting when (``OUTAGE_KEY``); the next
+round runs as usual. A worker cannot write its heartbeat while the database is away, so after
+an outage every heartbeat looks old: a worker's silence counts only from when the database
+could take its heartbeat again (``writable_since``), and no job is requeued before its worker
+has had ``stale_seconds`` of a reachable database to beat its heart (it does at once).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from celery import shared_task
 
 from shared import stamps
-from shared.db import sessions
+from shared.db import Sessions, describe, server_started_at, sessions, unavailable
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import dispatch
+from shared.models import utcnow
 from shared.settings import Settings, get_settings
 from worker.celery_app import RECONCILE_TASK, Publisher
 
 log = logging.getLogger(__name__)
+
+# When a round last found the database unavailable (Unix time), for every periodic process.
+OUTAGE_KEY = "trainq:database:unavailable_at"
+_OUTAGE_KEEP_SECONDS = 7 * 24 * 3600
+_last_outage: list[float] = []  # the same, as this process saw it (Redis may be away too)
+
+
+def note_outage(client: redis.Redis) -> None:
+    """Remember that the database is unavailable now."""
+    now = time.time()
+    _last_outage[:] = [now]
+    with contextlib.suppress(redis.RedisError):
+        client.set(OUTAGE_KEY, repr(now), ex=_OUTAGE_KEEP_SECONDS)
+
+
+def writable_since(db: Sessions, client: redis.Redis | None) -> datetime | None:
+    """Since when the database has been taking heartbeats, as far as anyone saw: the later of
+    the last round that found it unavailable and its server's start (PostgreSQL: a restart
+    nobody saw fail is an outage too); None if neither is known."""
+    moments = list(_last_outage)
+    if client is not None:
+        with contextlib.suppress(redis.RedisError, ValueError):
+            stored = client.get(OUTAGE_KEY)
+            if stored is not None:
+                moments.append(float(stored))
+    seen = [datetime.fromtimestamp(m, UTC) for m in moments]
+    started = server_started_at(db)
+    if started is not None:
+        seen.append(started)
+    return max(seen, default=None)
 
 
 def broker_job_ids(client: redis.Redis) -> set[str]:
@@ -35,13 +74,26 @@ def broker_job_ids(client: redis.Redis) -> set[str]:
     return ids
 
 
-def reconcile_once(settings: Settings, send: Callable[[str], bool]) -> dict[str, list[str]]:
+def reconcile_once(
+    settings: Settings, send: Callable[[str], bool], client: redis.Redis | None = None
+) -> dict[str, list[str]]:
     """Requeue running jobs whose worker went silent, re-send what the broker lost.
 
-    ``send`` publishes a job and records when (``lifecycle.send``)."""
+    ``send`` publishes a job and records when (``lifecycle.send``); ``client`` is the Redis
+    where the rounds note an outage of the database."""
     db = sessions(settings.database_url)
     stale = timedelta(seconds=settings.stale_seconds)
-    requeued = [j for j in lifecycle.stale_running(db, stale) if lifecycle.requeue(db, j, stale)]
+    silent = lifecycle.stale_running(db, stale)
+    since = writable_since(db, client) if silent else None
+    if since is not None and since > utcnow() - stale:
+        # The database came back less than stale_seconds ago: these workers could not beat
+        # their hearts until then. Live ones do at once; the next rounds requeue the others.
+        log.info(
+            "%d running jobs with old heartbeats wait: the database takes heartbeats since "
+            "%s, under %s s ago", len(silent), since.isoformat(), settings.stale_seconds,
+        )  # fmt: skip
+        silent = []
+    requeued = [j for j in silent if lifecycle.requeue(db, j, stale)]
     for job_id in requeued:
         log.warning("job_id=%s state=queued reason=worker went silent", job_id)
     sent = lifecycle.sent_not_started(db, timedelta(seconds=settings.requeue_after_seconds))
@@ -69,10 +121,19 @@ def reconcile(self: Any) -> dict[str, list[str]] | None:
         return None
     try:
         db, publish = sessions(settings.database_url), Publisher(self.app)
-        result = reconcile_once(settings, lambda job_id: lifecycle.send(db, job_id, publish))
+        result = reconcile_once(
+            settings, lambda job_id: lifecycle.send(db, job_id, publish), client
+        )
         result["dispatched"] = dispatch(db, settings, publish)
         stamps.periodic_ran(client)
         return result
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        # This round ends here; the next one runs as usual and tries again.
+        note_outage(client)
+        log.warning("reconcile: the database is unavailable (%s); next round", describe(exc))
+        return None
     finally:
         with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked
             lock.release()

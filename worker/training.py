@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from shared import artifacts
-from shared.db import Sessions, sessions, transaction
+from shared.db import Sessions, describe, patiently, sessions, transaction, unavailable
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import Publish
 from shared.ml import fit_plan
@@ -87,16 +87,38 @@ def _train(settings: Settings, job_id: str, spec: JobSpec, publish: Publish | No
                 return_dict=True,
                 verbose=0,
             )
-        if not lifecycle.heartbeat(watch.db, job_id, watch.worker)[
-            0
-        ]:  # its files are another's now
+        ours, _ = watch.patiently(
+            lambda: lifecycle.heartbeat(watch.db, job_id, watch.worker), "heartbeat before saving"
+        )
+        if not ours:  # its files are another's now
             log.warning("job_id=%s finished training but is no longer ours; not saved", job_id)
             return
         files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
-    if not lifecycle.succeed(watch.db, job_id, test_metrics, files, worker=watch.worker):
+    done = watch.patiently(
+        lambda: lifecycle.succeed(watch.db, job_id, test_metrics, files, worker=watch.worker),
+        "succeeded",
+    )
+    if not done:
         log.warning(
             "job_id=%s finished training but is no longer ours; result not recorded", job_id
         )
+
+
+def _spec(db: Sessions, job_id: str) -> JobSpec:
+    with transaction(db) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        return JobSpec.model_validate(job.spec)
+
+
+def _finished(db: Sessions, job_id: str) -> bool:
+    """Whether the job has ended; False while the database cannot say (the checkpoint stays)."""
+    try:
+        return lifecycle.is_finished(db, job_id)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        return False
 
 
 def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> None:
@@ -107,27 +129,38 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
     db: Sessions = sessions(settings.database_url)
     worker = worker_name()
     stale = timedelta(seconds=settings.stale_seconds)
-    if not lifecycle.start(
-        db, job_id, worker, stale_after=stale, max_attempts=settings.max_attempts
-    ):
+    wait = settings.database_wait_seconds
+    started = patiently(
+        lambda: lifecycle.start(
+            db, job_id, worker, stale_after=stale, max_attempts=settings.max_attempts
+        ),
+        within=wait,
+        what=f"job_id={job_id} start",
+    )
+    if not started:
         log.info("job_id=%s not started here: not queued, or taken by another worker", job_id)
-        if lifecycle.is_finished(db, job_id):
+        if _finished(db, job_id):
             checkpoint.remove(checkpoint_dir(settings, job_id))
         return
     log.info("job_id=%s state=running worker=%s", job_id, worker)
     try:
-        with transaction(db) as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            spec = JobSpec.model_validate(job.spec)
+        spec = patiently(lambda: _spec(db, job_id), within=wait, what=f"job_id={job_id} spec")
         _train(settings, job_id, spec, publish)
     except Exception as exc:  # any failure ends the job failed, never stuck in running
-        log.exception("job_id=%s state=failed", job_id)
-        lifecycle.fail(db, job_id, _describe(exc), worker=worker)
+        if unavailable(exc):
+            # Nothing can be written: the job stays running, its checkpoint kept, and the
+            # reconciler requeues it once the database is back and its heartbeat is stale.
+            log.error(
+                "job_id=%s given up: the database was unavailable for %.0f s (%s)",
+                job_id, wait, describe(exc),
+            )  # fmt: skip
+        else:
+            log.exception("job_id=%s state=failed", job_id)
+            lifecycle.fail(db, job_id, _describe(exc), worker=worker)
     finally:
         # Python's collector frees the job's objects in its own time; collecting them here
         # would hold the next job back by about 0.2 s.
         keras.backend.clear_session(free_memory=False)
-        if lifecycle.is_finished(db, job_id):  # kept only while the job may resume
+        if _finished(db, job_id):  # kept only while the job may resume
             checkpoint.remove(checkpoint_dir(settings, job_id))
             redispatch(settings, publish)  # its slot is free: the next job starts now

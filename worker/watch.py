@@ -13,17 +13,19 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from shared import artifacts
-from shared.db import sessions
+from shared.db import describe, patiently, sessions, unavailable
 from shared.jobs import lifecycle
 from shared.settings import Settings
 from shared.spec.job import JobSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Set when this training process is asked to stop (SIGTERM): the job in hand is handed back.
 SHUTDOWN = threading.Event()
@@ -69,6 +71,8 @@ class Watch:
         self.checkpoint_dir = checkpoint_dir(settings, job_id)
         self.limit = time_limit(settings, spec)
         self.beat_every = settings.heartbeat_seconds
+        # How long a write of this job waits for an unreachable database before it gives up.
+        self.patience = settings.database_wait_seconds
         self.reason: Stop | None = None
         self.detail = ""
         # Training was stopped inside an epoch: that epoch is neither recorded nor checkpointed.
@@ -95,7 +99,17 @@ class Watch:
             self.stop(Stop.shutdown, "the worker is shutting down")
         return self.reason is not None
 
+    def patiently(self, call: Callable[[], T], what: str) -> T:
+        """``call()``, waiting out an unreachable database for up to database_wait_seconds."""
+        return patiently(call, within=self.patience, what=f"job_id={self.job_id} {what}")
+
     def _check_once(self, beat: bool) -> None:
+        try:
+            self._check_database(beat)
+        finally:  # the time limit holds while the database is away too
+            self._check_time()
+
+    def _check_database(self, beat: bool) -> None:
         if beat:
             ours, cancel = lifecycle.heartbeat(self.db, self.job_id, self.worker)
             if not ours:
@@ -104,6 +118,8 @@ class Watch:
             cancel = lifecycle.cancel_requested(self.db, self.job_id)
         if cancel:
             self.stop(Stop.cancel, "cancel requested")
+
+    def _check_time(self) -> None:
         elapsed = time.monotonic() - self._started
         if elapsed > self.limit:
             self.stop(Stop.timeout, f"timeout: the job reached its time limit of {self.limit} s")
@@ -111,24 +127,44 @@ class Watch:
             log.error(
                 "job_id=%s did not stop after its time limit; ending the process", self.job_id
             )
-            lifecycle.fail(
-                self.db,
-                self.job_id,
-                f"timeout: the job reached its time limit of {self.limit} s "
-                "and did not stop at a batch boundary, so its process was ended",
-            )
-            os._exit(1)
+            try:
+                lifecycle.fail(
+                    self.db,
+                    self.job_id,
+                    f"timeout: the job reached its time limit of {self.limit} s "
+                    "and did not stop at a batch boundary, so its process was ended",
+                )
+            finally:  # without the database, the reconciler ends the job once it is back
+                os._exit(1)
 
     def _run(self) -> None:
         next_beat = time.monotonic() + self.beat_every
+        down_since: float | None = None  # the database has not answered since
         while not self._done.wait(min(CANCEL_POLL_SECONDS, self.beat_every)):
-            beat = time.monotonic() >= next_beat
+            # While the database is away, every round tries the heartbeat: the first write that
+            # goes through tells the reconciler at once that this worker is alive.
+            beat = down_since is not None or time.monotonic() >= next_beat
             if beat:
                 next_beat = time.monotonic() + self.beat_every
             try:
                 self._check_once(beat)
-            except Exception:  # a database hiccup: the next round tries again
-                log.warning("job_id=%s watch check failed", self.job_id, exc_info=True)
+            except Exception as exc:  # the next round tries again
+                if not unavailable(exc):
+                    log.warning("job_id=%s watch check failed", self.job_id, exc_info=True)
+                elif down_since is None:
+                    down_since = time.monotonic()
+                    log.warning(
+                        "job_id=%s the database is unavailable (%s); training goes on, its "
+                        "heartbeat is written once the database is back", self.job_id,
+                        describe(exc),
+                    )  # fmt: skip
+                continue
+            if down_since is not None:
+                log.info(
+                    "job_id=%s the database answers again after %.1f s; heartbeat written",
+                    self.job_id, time.monotonic() - down_since,
+                )  # fmt: skip
+                down_since = None
 
     def __enter__(self) -> Watch:
         # Installed here, not at process start: billiard sets its own SIGTERM handler in each

@@ -138,7 +138,8 @@ def cancel_requested(db: Sessions, job_id: str) -> bool:
 def record_epoch(
     db: Sessions, job_id: str, epoch: int, metrics: dict[str, Any], seconds: float
 ) -> None:
-    """Store one finished epoch (1-based) and move the job's progress on; once per epoch."""
+    """Store one finished epoch (1-based) and move the job's progress on; once per epoch,
+    however often the same record is tried (a retry after a lost answer adds no event)."""
     metrics = clean_metrics(metrics)
     with transaction(db) as s:
         row = s.scalar(
@@ -146,6 +147,8 @@ def record_epoch(
         )
         if row is None:
             s.add(EpochRecord(job_id=job_id, epoch=epoch, metrics=metrics, duration_s=seconds))
+        elif row.metrics == metrics and row.duration_s == seconds:
+            return  # this very record: a commit whose answer the outage lost, tried again
         else:  # an epoch retrained because its checkpoint was lost replaces its record
             row.metrics, row.duration_s, row.finished_at = metrics, seconds, utcnow()
         s.execute(

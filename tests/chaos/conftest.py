@@ -103,11 +103,12 @@ class FreezableProxy:
 
 
 class Stack:
-    """The service as separate processes (each in its own process group), and a user of it."""
+    """The service as separate processes (each in its own process group), and a user of it;
+    on a SQLite file of its own unless given another database."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, db_url: str | None = None) -> None:
         self.var_dir = var_dir
-        self.db_url = f"sqlite:///{var_dir / 'trainq.db'}"
+        self.db_url = db_url or f"sqlite:///{var_dir / 'trainq.db'}"
         migrate(self.db_url)
         self.redis = RedisServer(var_dir)
         self.redis.start()
