@@ -179,6 +179,59 @@ class Settings(BaseSettings):
     submit_rate_window_seconds: int = Field(
         default=60, ge=1, description="The sliding window of submit_rate, in seconds."
     )
+    max_model_params: int = Field(
+        default=500_000_000,
+        ge=1,
+        description="Largest model a spec may ask for, in parameters, counted at submit from the "
+        "layers' configs and shapes before anything is built (422 invalid_spec naming the layer "
+        "above it); ConvNeXtXLarge, the largest keras.applications model, has 350 million.",
+    )
+    max_model_mb: int = Field(
+        default=8192,
+        ge=1,
+        description="MB a model's weights, their gradients and its optimizer's variables (Adam: "
+        "two per weight) may take in float32, counted at submit before anything is built (422 "
+        "invalid_spec naming the layer above it).",
+    )
+    max_activation_mb: int = Field(
+        default=8192,
+        ge=1,
+        description="MB the outputs of a model's layers may take for one batch of fit.batch_size "
+        "samples, counted at submit from the output shapes before anything is built (422 "
+        "invalid_spec naming the layer above it).",
+    )
+    check_processes: int = Field(
+        default=2,
+        ge=0,
+        description="Processes per API process that build and compile submitted models (the "
+        "submit check), started fresh (never forked), so that a heavy check never holds the "
+        "API's own memory, CPU or threads; 0: check in the API process itself.",
+    )
+    check_waiting: int = Field(
+        default=2,
+        ge=0,
+        description="Submissions one API process lets wait for a free check process; more at "
+        "once are answered 503 unavailable with Retry-After, so the API's threads stay free for "
+        "status polls.",
+    )
+    check_memory_mb: int = Field(
+        default=6144,
+        ge=256,
+        description="MB of memory (resident) one check process may use; one that goes above is "
+        "ended and replaced, and the spec refused (422 invalid_spec).",
+    )
+    check_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds one submit check may take; a check process that takes longer is "
+        "ended and replaced, and the spec refused (422 invalid_spec).",
+    )
+    check_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="Submit checks each API process remembers, by the hash of the spec and the "
+        "dataset's shapes: an identical spec is checked once; 0: none.",
+    )
     datasets_dir: Path = Field(
         default=Path(""),
         description="Where uploaded datasets are kept, one .npz each; empty: `<var_dir>/datasets`.",

@@ -15,7 +15,7 @@ from shared import artifacts
 from shared.db import describe, unavailable
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
 from shared.jobs import dispatch, lifecycle, queries, quotas
-from shared.ml import serving
+from shared.ml import serving, submit_check
 from shared.models import JobStatus, Role
 from shared.spec.job import JobSpec
 from web import responses
@@ -43,8 +43,12 @@ def submit() -> ResponseReturnValue:
     user = current_user()
     spec = JobSpec.model_validate(_json_body())
     session = db()
+    # The cheap checks first: the spec's size (spends no rate), then the user's quota and rate,
+    # before its model is checked or built (a spec refused for its content still counts).
+    submit_check.limits(spec, settings())
+    quotas.admit_submission(session, user, settings())
     job = queries.create_job(session, user, spec, settings())
-    quotas.admit_submission(session, user, settings())  # 429 rolls the job back
+    quotas.hold_quota(session, user, settings())  # 429 rolls the job back
     session.commit()  # the database holds the job before the broker hears of it
     try:  # starts it now if a slot is free
         dispatch.dispatch(queue().db, settings(), queue().publish)

@@ -88,24 +88,26 @@ def queued_jobs(session: Session, user: User) -> int:
     )
 
 
-def admit_submission(session: Session, user: User, settings: Settings) -> None:
-    """Check a submission against the user's limits: QuotaExceeded or RateLimited, else pass.
+def _over_quota(queued: int, settings: Settings) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"you have {queued} queued jobs, the most this server allows is "
+        f"{settings.max_queued_jobs}; submit again once some have started",
+        retry_after=QUOTA_RETRY_AFTER_SECONDS,
+        details={"limit": settings.max_queued_jobs, "queued": queued},
+    )
 
-    Call it after the new job is flushed and before the commit: the count then includes the
-    new job, and a refusal rolls it back, so nothing is recorded.
+
+def admit_submission(session: Session, user: User, settings: Settings) -> None:
+    """Check a submission against the user's limits before its spec is checked against its
+    data or anything is built: QuotaExceeded or RateLimited, else pass.
+
+    The submission spends the rate here, so a spec refused later for its content still counts.
+    The queued-jobs count is read again with the new job (``hold_quota``), where two
+    submissions at once cannot both fit.
     """
-    # Submissions of one user pass here one at a time: the row lock (PostgreSQL) or the write
-    # lock the flushed insert already holds (SQLite) keeps two of them from both fitting.
-    # NO KEY UPDATE, because the insert holds KEY SHARE on the same row: FOR UPDATE deadlocks.
-    session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     queued = queued_jobs(session, user)
-    if queued > settings.max_queued_jobs:
-        raise QuotaExceeded(
-            f"you have {queued - 1} queued jobs, the most this server allows is "
-            f"{settings.max_queued_jobs}; submit again once some have started",
-            retry_after=QUOTA_RETRY_AFTER_SECONDS,
-            details={"limit": settings.max_queued_jobs, "queued": queued - 1},
-        )
+    if queued >= settings.max_queued_jobs:
+        raise _over_quota(queued, settings)
     window = settings.submit_rate_window_seconds
     wait = rate_limiter(settings.redis_url).admit(
         _rate_key(settings, user), settings.submit_rate, window
@@ -117,3 +119,18 @@ def admit_submission(session: Session, user: User, settings: Settings) -> None:
             retry_after=math.ceil(wait),
             details={"limit": settings.submit_rate, "window_seconds": window},
         )
+
+
+def hold_quota(session: Session, user: User, settings: Settings) -> None:
+    """The queued-jobs quota once more, with the new job: QuotaExceeded, else pass.
+
+    Call it after the new job is flushed and before the commit: the count then includes the
+    new job, and a refusal rolls it back, so nothing is recorded.
+    """
+    # Submissions of one user pass here one at a time: the row lock (PostgreSQL) or the write
+    # lock the flushed insert already holds (SQLite) keeps two of them from both fitting.
+    # NO KEY UPDATE, because the insert holds KEY SHARE on the same row: FOR UPDATE deadlocks.
+    session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    queued = queued_jobs(session, user)
+    if queued > settings.max_queued_jobs:
+        raise _over_quota(queued - 1, settings)

@@ -2,12 +2,22 @@
 
 Before a job is accepted, its model is built against the dataset's shapes, compiled, and called
 on two samples of zeros shaped like the data, its loss and metrics computed: a spec that cannot
-train is refused with Keras's own message and the spec field it came from. Keras is imported
-here only when a job is submitted, and nothing built is kept.
+train is refused with Keras's own message and the spec field it came from. Before anything is
+built, the model's parameters, the memory of its weights and optimizer state and its activations
+are worked out from its layers' configs and shapes (``shared.ml.budget``) and held to the
+server's budgets. The budget and the build run in a check process of their own
+(``shared.ml.check_pool``); Keras is imported here only there, and nothing built is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -16,17 +26,14 @@ from sqlalchemy.orm import Session
 from shared.datasets import builtin, uploads
 from shared.datasets.builtin import Layout
 from shared.errors import InvalidSpec
+from shared.ml import budget, check_pool
+from shared.ml.budget import Budgets
 from shared.models import User
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.spec import model_json
 from shared.spec.job import DatasetRef, JobSpec, ValidationData
 
-
-def _refuse(field: str, message: str) -> InvalidSpec:
-    return InvalidSpec(
-        f"{field}: {message}",
-        details={"field": field, "errors": [{"field": field, "message": message}]},
-    )
+_refuse = check_pool.refusal
 
 
 def layout(session: Session, owner: User, ref: DatasetRef, field: str) -> Layout:
@@ -172,8 +179,8 @@ def _check_class_weight(spec: JobSpec, model: Any) -> None:
         )
 
 
-def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> None:
-    """Refuse a job that cannot train, naming the spec field; accept only one that builds."""
+def limits(spec: JobSpec, settings: Settings) -> None:
+    """The server's limits on a spec's size, checked first: a refusal here spends no rate."""
     if spec.fit.epochs > settings.max_epochs:
         raise InvalidSpec(
             f"fit.epochs is {spec.fit.epochs}; this server allows at most {settings.max_epochs}",
@@ -185,12 +192,130 @@ def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> N
             f"time_limit_seconds is {limit}; this server allows at most {settings.max_job_seconds}",
             details={"field": "time_limit_seconds"},
         )
+
+
+def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> None:
+    """Refuse a job that cannot train, naming the spec field; accept only one that builds.
+
+    The cheap checks come first (the limits, the dataset, its shapes); then the model's budget
+    and its build, in a check process (``shared.ml.check_pool``) unless ``check_processes`` is
+    0; an identical spec on the same data is checked once (``check_cache_size``).
+    """
+    limits(spec, settings)
     data = layout(session, owner, spec.dataset, "dataset")
     _check_data(session, owner, spec, data)
-    _build(spec, data)
+    request = {"spec": spec.model_dump(mode="json"), "data": _layout_json(data),
+               "budgets": asdict(_budgets(settings))}  # fmt: skip
+    key = hashlib.sha256(
+        json.dumps({**request, "spec": {**request["spec"], "name": None, "priority": None}},
+                   sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()  # fmt: skip
+    answer = _answers.answer(key, lambda: _ask(request, settings), settings.check_cache_size)
+    if "limit" in answer:
+        raise check_pool.refusal("model", str(answer["message"]))
+    if "error" in answer:
+        raise InvalidSpec(answer["error"]["message"], details=answer["error"]["details"])
 
 
-def _build(spec: JobSpec, data: Layout) -> None:
+def _ask(request: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    if settings.check_processes == 0:
+        return _answer_here(request)
+    return check_pool.pool(
+        settings.check_processes, settings.check_waiting, settings.check_memory_mb,
+        settings.check_seconds,
+    ).run(request)  # fmt: skip
+
+
+class _Answers:
+    """The answers of recent checks, by the hash of what was checked (least recent out); a
+    check asked for while the same one runs waits for its answer instead of running again."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.running: dict[str, Future[dict[str, Any]]] = {}
+
+    def answer(self, key: str, ask: Callable[[], dict[str, Any]], size: int) -> dict[str, Any]:
+        with self.lock:
+            answer = self.items.get(key)
+            if answer is not None:
+                self.items.move_to_end(key)
+                return answer
+            running = self.running.get(key)
+            if running is None:
+                mine: Future[dict[str, Any]] = Future()
+                self.running[key] = mine
+        if running is not None:
+            return running.result()
+        try:
+            got = ask()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            with self.lock:
+                del self.running[key]
+            raise
+        mine.set_result(got)
+        with self.lock:
+            del self.running[key]
+            # A slow check may be the machine's, not the spec's: that answer is not kept.
+            if got.get("limit") != "time" and size:
+                self.items[key] = got
+                while len(self.items) > size:
+                    self.items.popitem(last=False)
+        return got
+
+
+_answers = _Answers()
+
+
+def _budgets(settings: Settings) -> Budgets:
+    return Budgets(settings.max_model_params, settings.max_model_mb, settings.max_activation_mb)
+
+
+def _layout_json(data: Layout) -> dict[str, Any]:
+    return {"x": {k: [list(s), d] for k, (s, d) in data.x.items()},
+            "y": {k: [list(s), d] for k, (s, d) in data.y.items()},
+            "n_train": data.n_train, "n_test": data.n_test, "weights": data.weights}  # fmt: skip
+
+
+def _layout_from(value: dict[str, Any]) -> Layout:
+    return Layout(
+        x={k: (tuple(s), d) for k, (s, d) in value["x"].items()},
+        y={k: (tuple(s), d) for k, (s, d) in value["y"].items()},
+        n_train=value["n_train"], n_test=value["n_test"], weights=dict(value["weights"]),
+    )  # fmt: skip
+
+
+def run_request(request: dict[str, Any]) -> None:
+    """One check as a check process runs it: the budget first, then the build (InvalidSpec)."""
+    spec = JobSpec.model_validate(request["spec"])
+    data = _layout_from(request["data"])
+    spec_budget = Budgets(**request["budgets"])
+    try:
+        budget.check(spec, {k: v[0] for k, v in data.x.items()}, spec_budget)
+    except budget.OverBudget as exc:
+        raise _refuse(exc.field, exc.reason) from exc
+    model = _build(spec, data)
+    # A document's declared shapes may hide what its layers make: the built model is counted
+    # too (its memory was bounded by the check process's limit meanwhile).
+    params = int(model.count_params())
+    if params > spec_budget.max_params:
+        raise _refuse(
+            "model",
+            f"the built model has {params:,} parameters; this server allows at most "
+            f"{spec_budget.max_params:,}",
+        )
+
+
+def _answer_here(request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        run_request(request)
+    except InvalidSpec as exc:
+        return {"error": {"message": exc.message, "details": exc.details}}
+    return {"ok": True}
+
+
+def _build(spec: JobSpec, data: Layout) -> Any:
     from shared.ml import train_callbacks
     from shared.ml.build import BuildError, build_model, compile_model
 
@@ -223,11 +348,20 @@ def _build(spec: JobSpec, data: Layout) -> None:
             raise BuildError("compile.metrics", exc) from exc
     except BuildError as exc:
         raise _refuse(exc.field, exc.reason) from exc
+    return model
 
 
-def warm_up() -> None:
+def warm_up(in_process: bool = False, settings: Settings | None = None) -> None:
     """Check a small spec once, so that a process's first real check does not wait for what
-    Keras and TensorFlow set up on first use (seconds)."""
+    Keras and TensorFlow set up on first use (seconds): here, or in each check process the
+    settings ask for (started now, and waited for)."""
+    settings = settings or get_settings()
+    if not in_process and settings.check_processes:
+        check_pool.pool(
+            settings.check_processes, settings.check_waiting, settings.check_memory_mb,
+            settings.check_seconds,
+        ).warm_up()  # fmt: skip
+        return
     spec = JobSpec.model_validate({
         "dataset": {"name": "mnist-sample"},
         "model": {"layers": [{"class_name": "Flatten"}, {"class_name": "Dense",
@@ -235,4 +369,6 @@ def warm_up() -> None:
         "compile": {"optimizer": "adam", "metrics": ["accuracy"], "loss": {
             "class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}}},
     })  # fmt: skip
-    _build(spec, builtin.describe(spec.dataset.label).layout)
+    data = builtin.describe(spec.dataset.label).layout
+    budget.check(spec, {k: v[0] for k, v in data.x.items()}, _budgets(settings))
+    _build(spec, data)
