@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint install clean browser
+.PHONY: up test test-fast lint install clean browser
 
 # The package holds only the client (trainq); constraints.txt pins every version the service
 # runs and is tested with. The server's packages (shared, web, worker) are used from this
@@ -34,8 +34,23 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# Every test, in two runs: first all but the `serial` ones, $(TEST_WORKERS) at a time (pytest-xdist;
+# the tests of one module, or of one xdist group such as those of the shared services, go to one
+# worker, the slow ones first: tests/conftest.py), then the `serial` ones alone (they time things
+# or read CPU priorities). Both runs report; the target fails if either failed. The markers are
+# described in [tool.pytest.ini_options] in pyproject.toml.
+TEST_WORKERS ?= 2
+
 test: lint browser
-	$(BIN)/pytest
+	status=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=30 || status=$$?; \
+	$(BIN)/pytest -m serial --durations=10 || status=$$?; \
+	exit $$status
+
+# The inner loop: every test but the slow ones (real service processes, real training for more
+# than a few seconds, Chromium, chaos, schemathesis), in about two minutes.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
