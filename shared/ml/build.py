@@ -8,7 +8,6 @@ Keras's deserializer in safe mode. A Keras error is reported with the spec field
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from typing import Any
@@ -63,13 +62,43 @@ def _field(base: str, config: dict[str, Any], exc: BaseException) -> str:
     return f"{base}.config.{key}" if key else base
 
 
+_IMAGE_PREPROCESSING = "keras.src.layers.preprocessing.image_preprocessing"
+
+
+def _tuples_kept(value: Any) -> Any:
+    """``value`` (a layer config, or a whole document) with the lists in the configs of Keras's
+    image preprocessing layers made tuples again, as the layers' own get_config() had them.
+
+    JSON has no tuples. Given a list (a value_range, a factor), those layers keep it as a tracked
+    list, and a model holding one cannot be saved as .h5 (Keras cannot copy its config), which
+    the end of every job does; given tuples, as the user's own model had them, it can.
+    """
+    import keras
+
+    if isinstance(value, list):
+        return [_tuples_kept(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    value = {key: _tuples_kept(item) for key, item in value.items()}
+    layer = getattr(keras.layers, str(value.get("class_name")), None)
+    config = value.get("config")
+    if (
+        isinstance(config, dict)
+        and value.get("module", "keras.layers") == "keras.layers"
+        and isinstance(layer, type)
+        and layer.__module__.startswith(_IMAGE_PREPROCESSING)
+    ):
+        value["config"] = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return value
+
+
 def build_model(spec: JobSpec, input_shapes: dict[str, tuple[int, ...]] | tuple[int, ...]) -> Any:
     """The spec's model; a layers list gets its input shape from the data (or input_shape)."""
     import keras
 
     if spec.model.document is not None:
         try:
-            document = copy.deepcopy(spec.model.document)
+            document = _tuples_kept(spec.model.document)  # a copy: Keras changes what it reads
             return keras.saving.deserialize_keras_object(document, safe_mode=True)
         except Exception as exc:
             raise BuildError("model.json", exc) from exc
@@ -103,6 +132,7 @@ def build_model(spec: JobSpec, input_shapes: dict[str, tuple[int, ...]] | tuple[
             input_shape = _declared_shape(layer.class_name, declared, batch_declared, input_shape)
         if layer.class_name == "InputLayer":
             continue
+        config = _tuples_kept({"class_name": layer.class_name, "config": config})["config"]
         try:
             made.append((i, getattr(keras.layers, layer.class_name)(**config)))
         except Exception as exc:

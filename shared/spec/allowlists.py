@@ -26,12 +26,32 @@ LAYERS = frozenset(
         "Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract",
         # the input of a Functional or Sequential model
         "InputLayer",
-        # preprocessing that needs no adapt()
+        # preprocessing without state
         "Rescaling", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip", "RandomRotation",
         "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
-        "CategoryEncoding", "Hashing",
+        "CategoryEncoding", "Hashing", "HashedCrossing", "AutoContrast", "RandomColorJitter",
+        "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur", "RandomGrayscale",
+        "RandomHue", "RandomInvert", "RandomPerspective", "AugMix", "RandAugment",
+        # Not RandomSaturation, RandomSharpness, RandomColorDegeneration, RandomPosterization
+        # or Solarization: Keras 3.15 cannot save them as .h5 (it cannot copy their value_range),
+        # which the end of every job does (RandomBrightness, above, has the same fault); nor
+        # RandomShear, whose config Keras cannot load back, nor Equalization, which Keras cannot
+        # rebuild in a Functional model (it returns its input when not training: a cycle).
+        # preprocessing whose state adapt() computes: only with that state in the config
+        # (ADAPTED_STATE below)
+        "Normalization", "Discretization", "IntegerLookup",
     }
 )  # fmt: skip
+
+# Preprocessing layers whose state adapt() would compute, and the config keys that give it
+# instead: trainq never calls adapt(), and a to_json() document carries no weights, so these are
+# accepted only with their state in the config. A vocabulary or bin boundaries are a list (an
+# IntegerLookup vocabulary given as a string is a file path, which is never read).
+ADAPTED_STATE: dict[str, tuple[str, ...]] = {
+    "Normalization": ("mean", "variance"),
+    "Discretization": ("bin_boundaries",),
+    "IntegerLookup": ("vocabulary",),
+}
 
 # Config keys of a layer whose value is a whole layer (the wrappers).
 LAYER_KEYS = frozenset({"layer", "backward_layer"})
@@ -49,8 +69,88 @@ CONSTRAINTS = frozenset({"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"})
 # Objects that may appear nested inside a layer config as {"class_name": ..., "config": {...}}.
 NESTED = INITIALIZERS | REGULARIZERS | CONSTRAINTS | {"DTypePolicy"}
 
+# Keras's operation layers: what a Functional model's to_json() writes for an op applied
+# directly to a tensor (keras.ops.add, x * 2, x[:, 1:], keras.activations.gelu, ...): the
+# operation's class, in the keras.src module that defines it. Every op that computes from its
+# inputs is here, and none that takes a Python function: the control flow of keras.src.ops.core
+# (Cond, Switch, WhileLoop, ForiLoop, Map, Scan, AssociativeScan, VectorizedMap) and
+# keras.src.ops.linalg's JVP stay out, as do the base classes. No op reads a file or imports.
+OPS: dict[str, frozenset[str]] = {
+    "keras.src.ops.numpy": frozenset({
+        "Abs", "Absolute", "Add", "All", "AllClose", "Amax", "Amin", "Angle", "Any", "Append",
+        "Arange", "Arccos", "Arccosh", "Arcsin", "Arcsinh", "Arctan", "Arctan2", "Arctanh",
+        "Argmax", "Argmin", "Argpartition", "Argsort", "Array", "ArraySplit", "Average",
+        "Bincount", "BitwiseAnd", "BitwiseInvert", "BitwiseLeftShift", "BitwiseNot", "BitwiseOr",
+        "BitwiseRightShift", "BitwiseXor", "BroadcastTo", "Cbrt", "Ceil", "Clip", "Concatenate",
+        "Conj", "Conjugate", "Copy", "Corrcoef", "Correlate", "Cos", "Cosh", "CountNonzero",
+        "Cross", "Cumprod", "Cumsum", "Deg2rad", "Diag", "Diagflat", "Diagonal", "Diff",
+        "Digitize", "Divide", "DivideNoNan", "Dot", "Dsplit", "Dstack", "Einsum", "EmptyLike",
+        "Equal", "Exp", "Exp2", "ExpandDims", "Expm1", "Fabs", "Flip", "Fliplr", "Flipud",
+        "Floor", "FloorDivide", "Fmax", "Fmin", "Fmod", "Full", "FullLike", "Gcd", "Geomspace",
+        "GetItem", "Greater", "GreaterEqual", "Heaviside", "Histogram", "Hsplit", "Hstack",
+        "Hypot", "I0", "Imag", "Inner", "IsIn", "Isclose", "Isfinite", "Isinf", "Isnan",
+        "Isneginf", "Isposinf", "Isreal", "Kron", "Lcm", "Ldexp", "LeftShift", "Less",
+        "LessEqual", "Linspace", "Log", "Log10", "Log1p", "Log2", "Logaddexp", "Logaddexp2",
+        "LogicalAnd", "LogicalNot", "LogicalOr", "LogicalXor", "Logspace", "Matmul", "Max",
+        "Maximum", "Mean", "Median", "Meshgrid", "Min", "Minimum", "Mod", "Moveaxis", "Multiply",
+        "NanToNum", "Nanargmax", "Nanargmin", "Nancumprod", "Nancumsum", "Nanmax", "Nanmean",
+        "Nanmedian", "Nanmin", "Nanpercentile", "Nanprod", "Nanquantile", "Nanstd", "Nansum",
+        "Nanvar", "Ndim", "Negative", "Nextafter", "Nonzero", "NotEqual", "OnesLike", "Outer",
+        "Pad", "Percentile", "Power", "Prod", "Ptp", "Quantile", "Rad2deg", "Ravel", "Real",
+        "Reciprocal", "Repeat", "Reshape", "RightShift", "Roll", "Rot90", "Round",
+        "SearchSorted", "Select", "Sign", "Signbit", "Sin", "Sinc", "Sinh", "Size", "Slogdet",
+        "Sort", "Split", "Sqrt", "Square", "Squeeze", "Stack", "Std", "Subtract", "Sum",
+        "Swapaxes", "Take", "TakeAlongAxis", "Tan", "Tanh", "Tensordot", "Tile", "Trace",
+        "Transpose", "Trapezoid", "Tril", "Triu", "TrueDivide", "Trunc", "Unique",
+        "UnravelIndex", "Vander", "Var", "Vdot", "View", "Vsplit", "Vstack", "Where",
+        "ZerosLike",
+    }),
+    "keras.src.ops.nn": frozenset({
+        "AdaptiveAveragePool", "AdaptiveMaxPool", "AveragePool", "BatchNorm",
+        "BinaryCrossentropy", "CTCDecode", "CTCLoss", "CategoricalCrossentropy", "Celu", "Conv",
+        "ConvTranspose", "DepthToSpace", "DepthwiseConv", "DotProductAttention", "Elu", "Fold",
+        "Gelu", "Glu", "HardShrink", "HardSigmoid", "HardSilu", "HardTanh", "LayerNorm",
+        "LeakyRelu", "LogSigmoid", "LogSoftmax", "MaxPool", "Moments", "MultiHot", "Normalize",
+        "OneHot", "PSNR", "Polar", "RMSNorm", "Relu", "Relu6", "Selu", "SeparableConv",
+        "Sigmoid", "Silu", "SoftShrink", "Softmax", "Softplus", "Softsign", "SpaceToDepth",
+        "SparseCategoricalCrossentropy", "SparsePlus", "SparseSigmoid", "Sparsemax",
+        "Squareplus", "TanhShrink", "Threshold", "Unfold",
+    }),
+    "keras.src.ops.math": frozenset({
+        "CDist", "Erf", "Erfc", "Erfinv", "ExtractSequences", "FFT", "FFT2", "IFFT2", "IRFFT",
+        "ISTFT", "InTopK", "Logdet", "Logsumexp", "RFFT", "Rsqrt", "STFT", "SegmentMax",
+        "SegmentMin", "SegmentProd", "SegmentSum", "TopK", "ViewAsComplex", "ViewAsReal",
+    }),
+    "keras.src.ops.linalg": frozenset({
+        "Cholesky", "CholeskyInverse", "Det", "Eig", "Eigh", "Inv", "Lstsq", "LuFactor",
+        "MatrixRank", "Norm", "Pinv", "Qr", "SVD", "Solve", "SolveTriangular",
+    }),
+    "keras.src.ops.image": frozenset({
+        "AffineTransform", "CropImages", "ElasticTransform", "ExtractPatches", "GaussianBlur",
+        "HSVToRGB", "MapCoordinates", "PadImages", "PerspectiveTransform", "RGBToGrayscale",
+        "RGBToHSV", "Resize", "SSIM", "ScaleAndTranslate", "SobelEdges",
+    }),
+    "keras.src.ops.core": frozenset({
+        "Cast", "ConvertToTensor", "SaturateCast", "Scatter", "ScatterUpdate", "Slice",
+        "SliceUpdate", "StopGradient", "Unstack",
+    }),
+    "keras.src.ops.einops": frozenset({"Rearrange"}),
+    # keras.activations.relu and .mish applied to a tensor
+    "keras.src.activations.activations": frozenset({"ReLU", "Mish"}),
+}  # fmt: skip
+
+# The layers keras.applications defines for itself (ConvNeXt's LayerScale, a learned scale per
+# channel; InceptionResNetV2's CustomScaleLayer, a residual sum x + r * scale), where its
+# to_json() says they live.
+APPLICATION_LAYERS: dict[str, frozenset[str]] = {
+    "keras.src.applications.convnext": frozenset({"LayerScale"}),
+    "keras.src.applications.inception_resnet_v2": frozenset({"CustomScaleLayer"}),
+}
+
 # Where Keras itself says each allowed class lives, as model.to_json() writes it.
 MODULES: dict[str, frozenset[str]] = {
+    **OPS,
+    **APPLICATION_LAYERS,
     "keras.layers": LAYERS,
     "keras.initializers": INITIALIZERS,
     "keras.regularizers": REGULARIZERS,
@@ -61,6 +161,10 @@ MODULES: dict[str, frozenset[str]] = {
     "keras.models": frozenset({"Sequential", "Functional", "Model"}),
 }
 MODELS = frozenset({"Sequential", "Functional", "Model"})
+
+# What a model document may hold as a layer: the allow-listed layers, a nested model (ConvNeXt's
+# stem is a Sequential), an operation layer or an application's own layer.
+DOCUMENT_LAYERS = LAYERS | MODELS | frozenset().union(*OPS.values(), *APPLICATION_LAYERS.values())
 
 ACTIVATIONS = frozenset(
     {

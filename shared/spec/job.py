@@ -71,6 +71,9 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
                 raise ValueError(f"{path}: a nested object has only class_name and config")
             if layer_slot:
                 _check_activations(value.get("config") or {}, f"{path}.config")
+                refusal = model_json.adapt_refusal(name, value.get("config") or {})
+                if refusal is not None:
+                    raise ValueError(f"{path}.config.{refusal[0]}: {refusal[1]}")
         for key, item in value.items():
             _check_value(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
@@ -107,6 +110,9 @@ class LayerSpec(Strict):
             )
         _check_value(self.config, "config")
         _check_activations(self.config, "config")
+        refusal = model_json.adapt_refusal(self.class_name, self.config)
+        if refusal is not None:
+            raise ValueError(f"config.{refusal[0]}: {refusal[1]}")
         return self
 
 

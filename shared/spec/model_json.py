@@ -3,7 +3,11 @@
 Keras writes ``module`` and ``registered_name`` keys into every object. A document is accepted only
 when every object is one of Keras's own allow-listed classes, in the module Keras itself writes
 for it, with no registered name other than Keras's own: so the deserializer it is later handed to
-(in safe mode) can only look up Keras's built-in classes. Nothing here imports Keras.
+(in safe mode) can only look up Keras's built-in classes. Keras's operation layers (an op applied
+to a tensor: ``keras.ops.add``, ``x * 2``, ``x[:, 1:]``) are classes of ``keras.src.ops`` modules,
+checked against their own allow-list; the values Keras writes into their calls (slices, the
+ellipsis, constant arrays) are plain data. Preprocessing layers whose state ``adapt()`` computes
+must carry it in their config. Nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 from shared.spec.allowlists import (
     ACTIVATIONS,
+    ADAPTED_STATE,
+    DOCUMENT_LAYERS,
     FORBIDDEN_KEYS,
     LAYER_KEYS,
     LAYERS,
@@ -24,14 +30,19 @@ from shared.spec.allowlists import (
 )
 
 MAX_DEPTH = 24
-MAX_LAYERS = 500
+# A guard against pathological documents only, not a size limit: the largest keras.applications
+# model (NASNetLarge) has 1,041 layers, EfficientNetV2L 1,031. Nested models' layers count too.
+MAX_LAYERS = 5000
 _DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32",
                      "int64", "uint8", "uint16", "bool", "string", None})  # fmt: skip
 # The keys Keras writes around an object's config.
 _OBJECT_KEYS = frozenset({"module", "class_name", "config", "registered_name",
                           "build_config", "compile_config", "name", "inbound_nodes",
                           "shared_object_id"})  # fmt: skip
+_NUMERIC_DTYPES = _DTYPES - {"string", None}
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names Keras finds without a module: its layers, its models and the nested objects.
+_WITHOUT_MODULE = LAYERS | MODELS | NESTED
 # Keys that never belong in a config: they name code, or ask for it to be loaded.
 _CODE_KEYS = FORBIDDEN_KEYS - {"module", "registered_name"}
 
@@ -56,13 +67,50 @@ def parse(document: Any) -> dict[str, Any]:
             f"class_name: a model document is Sequential or Functional, "
             f"not {document.get('class_name')!r}"
         )
-    _object(document, "", 0, kinds=MODELS)
-    layers = document.get("config", {}).get("layers")
+    config = document.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list) or not layers:
         raise Refused("config.layers: a model document lists its layers")
-    if len(layers) > MAX_LAYERS:
-        raise Refused(f"config.layers: at most {MAX_LAYERS} layers")
+    if _count_layers(document) > MAX_LAYERS:
+        raise Refused(f"config.layers: at most {MAX_LAYERS} layers, nested models' included")
+    _object(document, "", 0, kinds=MODELS)
     return document
+
+
+def _count_layers(model: dict[str, Any], depth: int = 0) -> int:
+    """The layers of a model document, those of its nested models included."""
+    config = model.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or depth > MAX_DEPTH:
+        return 0
+    return len(layers) + sum(
+        _count_layers(layer, depth + 1)
+        for layer in layers
+        if isinstance(layer, dict) and layer.get("class_name") in MODELS
+    )
+
+
+def adapt_refusal(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
+    """(config key, message) when a preprocessing layer would need adapt(): its state is not in
+    its config. trainq never calls adapt(), and a to_json() document carries no weights."""
+    keys = ADAPTED_STATE.get(class_name)
+    if keys is None:
+        return None
+    missing = [k for k in keys if config.get(k) is None]
+    if missing:
+        return missing[0], (
+            f"{class_name} needs its {' and '.join(keys)} in its config: its state would come "
+            f"from adapt(), which this service never calls, and a model document carries no "
+            f"weights; compute it (adapt() on your data) and pass it to the constructor, e.g. "
+            f"{class_name}({', '.join(f'{k}=...' for k in keys)})"
+        )
+    for key in ("vocabulary", "bin_boundaries"):
+        if key in keys and not isinstance(config[key], list):
+            return key, f"{class_name}'s {key} is a list of values (a file is never read)"
+    tf_idf = class_name == "IntegerLookup" and config.get("output_mode") == "tf_idf"
+    if tf_idf and not isinstance(config.get("idf_weights"), list):
+        return "idf_weights", "IntegerLookup with output_mode tf_idf needs its idf_weights"
+    return None
 
 
 def _join(path: str, key: str | int) -> str:
@@ -90,7 +138,8 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
             f"{_join(path, 'module')}: {module!r} is not one of Keras's own modules "
             f"({', '.join(sorted(MODULES))})"
         )
-    if name not in kinds or (module is not None and name not in MODULES[module]):
+    found_in = _WITHOUT_MODULE if module is None else MODULES[module]
+    if name not in kinds or name not in found_in:
         raise Refused(f"{_join(path, 'class_name')}: {name!r} is not an allowed class here")
     registered = value.get("registered_name")
     if registered is not None and registered != name:  # Keras's own: None or the class name
@@ -104,6 +153,9 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
         act = config.get(key)
         if act is not None and (not isinstance(act, str) or act not in ACTIVATIONS):
             raise Refused(f"{_join(path, 'config.' + key)}: {act!r} is not a known activation")
+    refusal = adapt_refusal(name, config)
+    if refusal is not None:
+        raise Refused(f"{_join(path, 'config.' + refusal[0])}: {refusal[1]}")
     for key, item in config.items():
         item_path = _join(_join(path, "config"), key)
         if key in _CODE_KEYS or key.startswith("__") or not _SAFE_KEY.match(key):
@@ -115,20 +167,23 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
                 _layer(layer, _join(item_path, i), depth + 1)
         elif key in LAYER_KEYS and name in LAYERS:
             if item is not None:
-                _layer(item, item_path, depth + 1)
+                _layer(item, item_path, depth + 1, kinds=LAYERS)
         else:
             _value(item, item_path, depth + 1)
-    for key in ("build_config", "inbound_nodes", "name", "shared_object_id"):
+    for key in ("build_config", "name", "shared_object_id"):
         if key in value:
             _value(value[key], _join(path, key), depth + 1)
+    if "inbound_nodes" in value:
+        _value(value["inbound_nodes"], _join(path, "inbound_nodes"), depth + 1, call=True)
 
 
-def _layer(value: Any, path: str, depth: int) -> None:
+def _layer(value: Any, path: str, depth: int, kinds: frozenset[str] = DOCUMENT_LAYERS) -> None:
+    """A layer of a model (an allow-listed layer, op or nested model), or a wrapper's layer."""
     if not isinstance(value, dict) or "class_name" not in value:
         raise Refused(f"{path}: a layer is an object with class_name and config")
     if depth > MAX_DEPTH:
         raise Refused(f"{path}: nested too deeply")
-    _object(value, path, depth, kinds=LAYERS)
+    _object(value, path, depth, kinds=kinds)
 
 
 def _tensor(value: dict[str, Any], path: str) -> None:
@@ -151,8 +206,49 @@ def _tensor(value: dict[str, Any], path: str) -> None:
         raise Refused(f"{_join(path, 'config.keras_history')}: [layer name, node, tensor]")
 
 
-def _value(value: Any, path: str, depth: int) -> None:
-    """Plain JSON, or an allow-listed nested object (initializer, regularizer, dtype policy)."""
+def _call_value(value: dict[str, Any], path: str, depth: int) -> bool:
+    """The plain values Keras writes into a layer's call (its inbound_nodes): a slice, the
+    ellipsis, a constant array. True when ``value`` was one of them (and is sound)."""
+    name, config = value.get("class_name"), value.get("config")
+    if name not in ("__slice__", "__ellipsis__", "__numpy__", "__tensor__"):
+        return False
+    if set(value) != {"class_name", "config"} or not isinstance(config, dict):
+        raise Refused(f"{path}: {name} holds only its config")
+    config_path = _join(path, "config")
+    if name == "__ellipsis__":
+        if config:
+            raise Refused(f"{config_path}: the ellipsis has no config")
+    elif name == "__slice__":
+        if set(config) != {"start", "stop", "step"}:
+            raise Refused(f"{config_path}: a slice is its start, stop and step")
+        for key, item in config.items():
+            if item is not None and type(item) is not int:
+                if not (isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"):
+                    raise Refused(f"{_join(config_path, key)}: an integer, a tensor or null")
+                _tensor(item, _join(config_path, key))
+    else:
+        if set(config) != {"value", "dtype"} or config["dtype"] not in _NUMERIC_DTYPES:
+            raise Refused(f"{config_path}: a constant is its value and a numeric dtype")
+        _numbers(config["value"], _join(config_path, "value"), depth + 1)
+    return True
+
+
+def _numbers(value: Any, path: str, depth: int) -> None:
+    """A number, or nested lists of numbers (a constant array's value)."""
+    if depth > MAX_DEPTH:
+        raise Refused(f"{path}: nested too deeply")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _numbers(item, _join(path, i), depth + 1)
+    elif not isinstance(value, int | float) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        raise Refused(f"{path}: a constant holds finite numbers only")
+
+
+def _value(value: Any, path: str, depth: int, call: bool = False) -> None:
+    """Plain JSON, or an allow-listed nested object (initializer, regularizer, dtype policy);
+    in a layer's call (``call``), also the values Keras writes there (slices, constants)."""
     if depth > MAX_DEPTH:
         raise Refused(f"{path}: nested too deeply")
     if isinstance(value, dict):
@@ -161,14 +257,16 @@ def _value(value: Any, path: str, depth: int) -> None:
             if bad or not _SAFE_KEY.match(key):
                 raise Refused(f"{_join(path, str(key))}: not allowed in a model document")
         if "class_name" in value:
+            if call and _call_value(value, path, depth):
+                return None
             return _object(value, path, depth, kinds=NESTED)
         if "module" in value or "registered_name" in value:
             raise Refused(f"{path}: module and registered_name only go with a class_name")
         for key, item in value.items():
-            _value(item, _join(path, key), depth + 1)
+            _value(item, _join(path, key), depth + 1, call)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _value(item, _join(path, i), depth + 1)
+            _value(item, _join(path, i), depth + 1, call)
     elif isinstance(value, float) and not math.isfinite(value):
         raise Refused(f"{path}: must be a finite number")
     elif not isinstance(value, str | int | float | bool | type(None)):

@@ -223,3 +223,37 @@ def test_every_compile_and_fit_argument_validates() -> None:
     assert parsed.fit.uses_pydataset
     again = JobSpec.model_validate(parsed.model_dump(mode="json"))  # as stored and re-read
     assert again == parsed
+
+
+def _with_layer(layer: Spec) -> Spec:
+    return _spec(lambda s: s["model"]["layers"].insert(1, layer))
+
+
+def test_preprocessing_with_its_state_in_the_config_is_accepted() -> None:
+    normalization = {"class_name": "Normalization", "config": {"mean": 33.3, "variance": 6000.0}}
+    spec = JobSpec.model_validate(_with_layer(normalization))
+    assert spec.model.layers is not None and spec.model.layers[1].class_name == "Normalization"
+    lookup = {"class_name": "IntegerLookup", "config": {"vocabulary": [1, 2]}}
+    JobSpec.model_validate(_with_layer(lookup))
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        pytest.param({"class_name": "Normalization"},
+                     "config.mean: Normalization needs its mean and variance in its config",
+                     id="normalization"),
+        pytest.param({"class_name": "Discretization", "config": {"num_bins": 3}},
+                     "config.bin_boundaries: Discretization needs its bin_boundaries",
+                     id="discretization"),
+        pytest.param({"class_name": "IntegerLookup", "config": {"vocabulary": "/etc/passwd"}},
+                     "config.vocabulary: IntegerLookup's vocabulary is a list", id="vocab-path"),
+        pytest.param({"class_name": "TimeDistributed", "config": {"layer": {
+                         "class_name": "Normalization", "config": {"axis": -1}}}},
+                     "config.layer.config.mean: Normalization needs", id="wrapped"),
+    ],
+)  # fmt: skip
+def test_preprocessing_left_to_adapt_is_refused(layer: Spec, expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        JobSpec.model_validate(_with_layer(layer))
+    assert expected in str(caught.value)

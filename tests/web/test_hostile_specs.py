@@ -148,6 +148,27 @@ def test_lambda_from_to_json_is_refused(
                 "class_name": "GlorotUniform", "config": {}, "module": "os"}}}),
             "model.layers[1].config.kernel_initializer.module", id="module-in-layers",
         ),
+        pytest.param(
+            _document(module="keras.src.ops.numpy", class_name="Add", registered_name="Add",
+                      config={"name": "d"}, inbound_nodes=[{"args": [{
+                          "class_name": "__lambda__", "config": {"value": "4wEAAAAAAAAA"}}],
+                          "kwargs": {}}]),
+            "model.json.config.layers[2].inbound_nodes[0].args[0].class_name",
+            id="lambda-in-an-op-call",
+        ),
+        pytest.param(
+            _document(module="keras.src.ops.core", class_name="VectorizedMap",
+                      registered_name="VectorizedMap", config={"name": "d", "function": None}),
+            "model.json.config.layers[2].class_name", id="op-that-calls-a-function",
+        ),
+        pytest.param(
+            _document(class_name="IntegerLookup", config={"name": "d", "vocabulary": "/etc/hosts"}),
+            "model.json.config.layers[2].config.vocabulary", id="vocabulary-file",
+        ),
+        pytest.param(
+            _with_layer({"class_name": "IntegerLookup", "config": {"vocabulary": "/etc/hosts"}}),
+            "model.layers[1].config.vocabulary", id="vocabulary-file-in-layers",
+        ),
     ],
 )  # fmt: skip
 def test_code_carrying_spec_is_refused(
