@@ -14,6 +14,7 @@ import redis
 from flask import Blueprint, Response, current_app, request
 
 from shared import stamps
+from shared.db import describe, unavailable
 from shared.errors import Busy, InvalidInput
 from shared.jobs import events, queries
 from shared.models import FINISHED, Job
@@ -71,9 +72,11 @@ def _wait(pubsub: Any, seconds: float) -> None:
 
 
 def stream(sessions: Any, redis_url: str, job_id: str, after: int) -> Iterator[str]:
-    """Events after ``after`` until the job has ended and every event is sent."""
+    """Events after ``after`` until the job has ended and every event is sent; while the
+    database is away the stream stays open (keep-alives) and goes on once it is back."""
     pubsub = _subscribe(redis_url, job_id)
     last_sent = time.monotonic()
+    away = False  # the database did not answer the last read
     try:
         yield f"retry: {RETRY_MS}\n\n"
         while True:
@@ -84,8 +87,22 @@ def stream(sessions: Any, redis_url: str, job_id: str, after: int) -> Iterator[s
                 status = job.status if job is not None else None
                 rows = events.events_after(session, job_id, after)
                 payloads = [responses.body(responses.event(r)) for r in rows]
+                away = False
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                if not away:
+                    log.warning("job_id=%s events stream waits for the database: %s",
+                                job_id, describe(exc))  # fmt: skip
+                away, payloads = True, []
             finally:
                 session.close()
+            if away:
+                _wait(None, POLL_SECONDS)
+                if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    last_sent = time.monotonic()
+                continue
             for payload in payloads:
                 after = payload["id"]
                 yield _frame(payload)

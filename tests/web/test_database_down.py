@@ -116,3 +116,41 @@ def test_patiently_waits_out_an_outage_within_its_bound() -> None:
     with pytest.raises(sa_exc.IntegrityError):
         patiently(wrong, within=10, what="test")
     assert len(calls) == 1  # a mistake is not tried again
+
+
+class _AwaySession:
+    def get(self, *_: object) -> None:
+        raise _refused()
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_open_event_stream_waits_for_the_database(
+    sqlite_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.db import session_scope, sessions
+    from shared.jobs.events import STATUS, add_event
+    from shared.models import Job, JobStatus
+    from tests.conftest import make_user
+    from web import events
+
+    owner, _ = make_user(sqlite_url, "erin")
+    with session_scope(sqlite_url) as s:
+        job = Job(owner_id=owner, name="j", spec={}, epochs_total=1, status=JobStatus.succeeded)
+        s.add(job)
+        s.flush()
+        add_event(s, job.id, STATUS, {"status": "succeeded", "test_metrics": None})
+        job_id = job.id
+    monkeypatch.setattr(events, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.0)
+    real, calls = sessions(sqlite_url), []
+
+    def flaky() -> object:
+        calls.append(1)
+        return _AwaySession() if len(calls) <= 3 else real()
+
+    frames = list(events.stream(flaky, redis_url, job_id, 0))
+    assert frames[0].startswith("retry:")
+    assert frames[1:4] == [": keep-alive\n\n"] * 3  # open while the database is away
+    assert frames[4].startswith("id: 1\nevent: status\n") and len(frames) == 5
