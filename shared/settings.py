@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         "invalid_spec naming the layer above it).",
     )
     check_processes: int = Field(
-        default=2,
+        default=1,
         ge=0,
         description="Processes per API process that build and compile submitted models (the "
         "submit check), started fresh (never forked), so that a heavy check never holds the "

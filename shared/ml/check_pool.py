@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # (thread stacks, its allocator's arenas) it never touches.
 ADDRESS_SPACE_SLACK_MB = 4096
 _WATCH_SECONDS = 0.02
+# How long a fresh check process may take to load Keras and check its small spec.
+READY_SECONDS = 180.0
 
 
 def refusal(field: str, message: str) -> InvalidSpec:
@@ -65,6 +67,7 @@ class _Process:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )  # fmt: skip
         self.ready = False
+        self.starting = threading.Lock()
 
     @property
     def pid(self) -> int:
@@ -125,14 +128,13 @@ class CheckPool:
     def warm_up(self) -> None:
         """Wait until every check process has loaded Keras (and checked a small spec)."""
         for process in list(self.all):
-            self._until_ready(process, time.monotonic() + self.seconds)
+            self._until_ready(process, time.monotonic() + READY_SECONDS)
 
     def _until_ready(self, process: _Process, deadline: float) -> bool:
-        if process.ready:
-            return True
-        line = process.read_line(deadline, self.memory_mb)
-        process.ready = line == b"ready\n"
-        return process.ready
+        with process.starting:  # the warm-up and a first check may wait for it together
+            if not process.ready:
+                process.ready = process.read_line(deadline, self.memory_mb) == b"ready\n"
+            return process.ready
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """The check process's answer to one request: {"ok": true} or {"error": {...}}."""
@@ -142,18 +144,17 @@ class CheckPool:
                 retry_after=2,
             )
         try:
-            deadline = time.monotonic() + self.seconds
             try:
-                process = self.idle.get(timeout=self.seconds)
+                process = self.idle.get(timeout=self.seconds + READY_SECONDS)
             except queue.Empty:
                 raise Unavailable("no submit check process is free", retry_after=5) from None
-            return self._run(process, request, deadline)
+            return self._run(process, request)
         finally:
             self.slots.release()
 
-    def _run(self, process: _Process, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+    def _run(self, process: _Process, request: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
-        if not self._until_ready(process, started + self.seconds):
+        if not self._until_ready(process, started + READY_SECONDS):
             self._replace(process)
             raise Unavailable("the submit check could not start; try again", retry_after=5)
         assert process.proc.stdin is not None

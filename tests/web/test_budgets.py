@@ -167,3 +167,28 @@ def test_an_identical_spec_is_checked_once(
     other = _layers({"class_name": "Dense", "config": {"units": 34}})
     assert submit(client, alice, other).status_code == 202
     assert len(asked) == 2
+
+
+def test_a_check_process_over_its_memory_is_replaced_and_the_spec_refused(
+    settings: Settings, alice: User
+) -> None:
+    """Within every budget, but above the check process's memory: ended, replaced, a clear 422."""
+    limited = settings.model_copy(update={"check_processes": 1, "check_memory_mb": 1200})
+    client = create_app(limited).test_client()
+    big = _layers({"class_name": "Dense", "config": {"units": 400_000}})  # 1.25 GB of weights
+    error = assert_error(submit(client, alice, big), 422, "invalid_spec")
+    assert error["details"]["field"] == "model", error
+    assert "1200 MB of memory" in error["message"], error
+    assert total_jobs(client, alice) == 0
+    assert submit(client, alice).status_code == 202  # a fresh process checks the next one
+
+
+def test_a_check_over_its_time_is_ended_and_the_spec_refused(
+    settings: Settings, alice: User
+) -> None:
+    limited = settings.model_copy(update={"check_processes": 1, "check_seconds": 0.05})
+    client = create_app(limited).test_client()
+    slow = _layers(*[{"class_name": "Dense", "config": {"units": 64}}] * 30)
+    error = assert_error(submit(client, alice, slow), 422, "invalid_spec")
+    assert "longer than 0.05 s" in error["message"], error
+    assert total_jobs(client, alice) == 0
