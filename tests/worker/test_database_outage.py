@@ -96,3 +96,52 @@ def test_an_epoch_tried_again_after_a_lost_answer_is_recorded_once(osettings: Se
         events = list(s.scalars(select(Event.data).where(Event.job_id == job_id)))
     assert sorted(epochs) == [1, 2]
     assert [e["epoch"] for e in events if "epoch" in e] == [1, 2]
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_gives_the_job_up_after_database_wait_seconds_and_it_resumes(
+    osettings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from tests.specs import quickstart
+    from worker.training import run_job
+    from worker.watch import checkpoint_dir
+
+    settings = osettings.model_copy(
+        update={"database_wait_seconds": 1.0, "redis_url": "redis://127.0.0.1:1/0"}
+    )
+    owner, _ = make_user(settings.database_url, "frank")
+    with session_scope(settings.database_url) as s:
+        job = Job(owner_id=owner, name="j", spec=quickstart(epochs=3, batch_size=64),
+                  epochs_total=3, status=JobStatus.queued)  # fmt: skip
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    record = lifecycle.record_epoch
+
+    def away_after_epoch_1(db: object, job_id: str, epoch: int, *args: object) -> None:
+        if epoch > 1:
+            raise sa_exc.OperationalError("INSERT", {}, Exception("connection refused"))
+        record(db, job_id, epoch, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lifecycle, "record_epoch", away_after_epoch_1)
+    run_job(settings, job_id)
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        # Given up, not failed: nothing could be written; its checkpoint holds epoch 2.
+        assert (job.status, job.epochs_done, job.error) == (JobStatus.running, 1, None)
+    assert (checkpoint_dir(settings, job_id) / "checkpoint.json").exists()
+
+    monkeypatch.setattr(lifecycle, "record_epoch", record)  # the database is back
+    db = sessions(settings.database_url)
+    assert lifecycle.requeue(db, job_id, timedelta(0))  # its heartbeat went stale
+    run_job(settings, job_id)
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        assert job.status == JobStatus.succeeded, job.error
+        assert (job.attempt, job.first_epoch) == (2, 3)  # epoch 2 came from the checkpoint
+        epochs = list(s.scalars(select(EpochRecord.epoch).where(EpochRecord.job_id == job_id)))
+    assert sorted(epochs) == [1, 2, 3]
