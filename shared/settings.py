@@ -128,6 +128,37 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body (413 payload_too_large above it).",
     )
+    max_json_depth: int = Field(
+        default=64,
+        ge=4,
+        description="Deepest nesting of arrays and objects in a JSON body (422 above it, "
+        "checked before the body is validated).",
+    )
+    max_json_string_chars: int = Field(
+        default=1024,
+        ge=16,
+        description="Longest string or key in a JSON body, such as a layer's name (422 above "
+        "it, checked before the body is validated).",
+    )
+    max_inline_values: int = Field(
+        default=100_000,
+        ge=1,
+        description="Numbers a spec may carry inline, in fit.sample_weight and an inline "
+        "fit.validation_data together (422 invalid_spec above it); more data is an upload.",
+    )
+    status_cache_mb: int = Field(
+        default=32,
+        ge=1,
+        description="MB of job status answers (as JSON) each API process keeps for status polls; "
+        "the oldest go first.",
+    )
+    web_streams_per_user: int = Field(
+        default=0,
+        ge=0,
+        description="Event streams one user may hold open on one API process (429 rate_limited "
+        "above it), so that one user never takes all of web_streams; 0: half of web_streams "
+        "(at least 1).",
+    )
     requeue_after_seconds: int = Field(
         default=60,
         ge=5,
@@ -194,11 +225,12 @@ class Settings(BaseSettings):
         "invalid_spec naming the layer above it).",
     )
     max_activation_mb: int = Field(
-        default=8192,
+        default=24576,
         ge=1,
-        description="MB the outputs of a model's layers may take for one batch of fit.batch_size "
-        "samples, counted at submit from the output shapes before anything is built (422 "
-        "invalid_spec naming the layer above it).",
+        description="MB the outputs of all a model's layers together may take for one batch of "
+        "fit.batch_size samples (what training keeps for the backward pass), counted at submit "
+        "from the output shapes before anything is built (422 invalid_spec naming the layer "
+        "above it).",
     )
     check_processes: int = Field(
         default=1,
@@ -241,6 +273,31 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest upload, its arrays counted uncompressed (422 invalid_input above it).",
     )
+    max_dataset_arrays: int = Field(
+        default=32,
+        ge=2,
+        description="Arrays an uploaded .npz may hold, counted from its zip directory before any "
+        "array is read (422 invalid_input above it).",
+    )
+    max_datasets_per_user: int = Field(
+        default=50,
+        ge=1,
+        description="Uploaded datasets one user may keep (429 quota_exceeded above it).",
+    )
+    max_dataset_bytes_per_user: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of uploaded datasets (their files) one user may keep (429 "
+        "quota_exceeded above it).",
+    )
+    upload_rate: int = Field(
+        default=10,
+        ge=1,
+        description="Uploads per user per window (429 rate_limited above it).",
+    )
+    upload_rate_window_seconds: int = Field(
+        default=60, ge=1, description="The sliding window of upload_rate, in seconds."
+    )
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on other settings."""
@@ -248,6 +305,8 @@ class Settings(BaseSettings):
             self.worker_slots = self.worker_concurrency
         if not self.web_streams:
             self.web_streams = max(1, self.web_threads - 2)
+        if not self.web_streams_per_user:
+            self.web_streams_per_user = max(1, self.web_streams // 2)
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.var_dir / 'trainq.db').resolve()}"
         if self.artifacts == Path(""):

@@ -82,13 +82,15 @@ def sqlite_service(var_dir: Path, redis_url: str, db_number: int, **env: str) ->
 
 @contextmanager
 def api_alone(
-    var_dir: Path, redis_url: str, db_number: int, user: str, **web: Any
-) -> Iterator[tuple[Service, str]]:
+    var_dir: Path, redis_url: str, db_number: int, user: str,
+    env: dict[str, str] | None = None, **web: Any,
+) -> Iterator[tuple[Service, str]]:  # fmt: skip
     """gunicorn alone on a fresh SQLite file (no worker: submitted jobs stay queued), and a
-    token of one user."""
+    token of one user; ``env``: more TRAINQ_ settings."""
     db_url = f"sqlite:///{var_dir / 'trainq.db'}"
     migrate(db_url)
-    service = Service(db_url, redis_url.rsplit("/", 1)[0] + f"/{db_number}", var_dir)
+    broker = redis_url.rsplit("/", 1)[0] + f"/{db_number}"
+    service = Service(db_url, broker, var_dir, **(env or {}))
     try:
         service.start_web(**web)
         _, token = make_user(db_url, user)

@@ -8,7 +8,7 @@ from flask import Flask
 
 from shared import stamps
 from shared.settings import Settings, get_settings
-from web import errors, extensions, metrics
+from web import errors, extensions, metrics, security
 from web.dashboard import bp as dashboard_bp
 from web.datasets import bp as datasets_bp
 from web.events import bp as events_bp
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings)
     stamps.configure(settings.redis_url)
     errors.init_app(app)
+    security.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(jobs_bp, url_prefix="/api/v1/jobs")
     app.register_blueprint(me_bp, url_prefix="/api/v1/me")

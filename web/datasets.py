@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from shared.datasets import uploads
 from shared.errors import BadRequest
+from shared.jobs import quotas
 from web import responses
 from web.auth import current_user
 from web.extensions import db, settings
@@ -23,8 +24,9 @@ def upload() -> ResponseReturnValue:
     if file is None:
         raise BadRequest("send the .npz as multipart form data in a field named 'file'")
     name = request.form.get("name") or file.filename or "dataset"
-    session = db()
-    dataset = uploads.create(session, user, name, file.read(), settings())
+    content, session = file.read(), db()
+    quotas.admit_upload(session, user, len(content), settings())  # before any array is read
+    dataset = uploads.create(session, user, name, content, settings())
     session.commit()
     location = url_for("datasets.get", dataset_id=dataset.id)
     return responses.body(responses.dataset(dataset)), 201, {"Location": location}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, current_app, request
 
 from shared import stamps
 from shared.db import describe, unavailable
-from shared.errors import Busy, InvalidInput
+from shared.errors import Busy, InvalidInput, RateLimited
 from shared.jobs import events, queries
 from shared.models import FINISHED, Job
 from web import responses
@@ -31,18 +32,42 @@ RETRY_MS = 2000
 STREAMS_RETRY_SECONDS = 2  # a stream refused for want of threads: when to try again
 
 
+MAX_EVENT_ID = 2**63 - 1  # the largest id the database's integer holds
+
+
 def _last_event_id() -> int:
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     try:
-        value = int(raw)
+        value = int(raw) if len(raw) <= 20 else -1
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_EVENT_ID:
         raise InvalidInput(
-            f"Last-Event-ID must be a non-negative event id; got {raw!r}",
+            f"Last-Event-ID must be an event id from 0 to {MAX_EVENT_ID}; got {raw[:40]!r}",
             details={"field": "Last-Event-ID"},
         )
     return value
+
+
+class _UserStreams:
+    """Event streams open per user in this process: one user holds at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, collections.Counter[int]()
+        self._lock = threading.Lock()
+
+    def take(self, user_id: int) -> bool:
+        with self._lock:
+            if self.open[user_id] >= self.limit:
+                return False
+            self.open[user_id] += 1
+            return True
+
+    def give_back(self, user_id: int) -> None:
+        with self._lock:
+            self.open[user_id] -= 1
+            if self.open[user_id] <= 0:
+                del self.open[user_id]
 
 
 def _frame(payload: dict[str, Any]) -> str:
@@ -126,19 +151,33 @@ def job_events(job_id: str) -> Response:
     """text/event-stream: one event per status change and per finished epoch; resumable.
 
     A stream holds one of the API process's threads while it is open; at most
-    ``TRAINQ_WEB_STREAMS`` at once, so that status polls, submits and predicts always find one.
+    ``TRAINQ_WEB_STREAMS`` at once, so that status polls, submits and predicts always find one,
+    and at most ``TRAINQ_WEB_STREAMS_PER_USER`` of them one user's, so that others find one too.
     """
     after = _last_event_id()
-    queries.get_job(db(), current_user(), job_id, history=False)  # 404 unless it is the caller's
+    user = current_user()
+    queries.get_job(db(), user, job_id, history=False)  # 404 unless it is the caller's
     state = current_app.extensions["trainq"]
     slots: threading.BoundedSemaphore = state["streams"]
-    if not slots.acquire(blocking=False):
+    mine: _UserStreams = state.setdefault(
+        "user_streams", _UserStreams(settings().web_streams_per_user)
+    )
+    user_id = user.id
+    if not slots.acquire(blocking=False):  # the process's total first, then the user's share
         limit = settings().web_streams
         raise Busy(
             f"this API process has {limit} event streams open, its most; reconnect with "
             f"Last-Event-ID in {STREAMS_RETRY_SECONDS} s, or poll GET /api/v1/jobs/{job_id}",
             retry_after=STREAMS_RETRY_SECONDS,
             details={"limit": limit},
+        )
+    if not mine.take(user_id):
+        slots.release()
+        raise RateLimited(
+            f"you have {mine.limit} event streams open on this API process, the most one user "
+            f"may; close one, or poll GET /api/v1/jobs/{job_id}",
+            retry_after=STREAMS_RETRY_SECONDS,
+            details={"limit": mine.limit},
         )
     try:
         body = stream(state["sessions"], settings().redis_url, job_id, after)
@@ -148,7 +187,9 @@ def job_events(job_id: str) -> Response:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
         response.call_on_close(slots.release)  # the server closes every response it sent
+        response.call_on_close(lambda: mine.give_back(user_id))
     except BaseException:
         slots.release()
+        mine.give_back(user_id)
         raise
     return response

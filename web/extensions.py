@@ -22,7 +22,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         "sessions": sessions(settings.database_url),
         "models": ModelCache(settings.model_cache_mb * 1024 * 1024),
         "queue": JobQueue(settings),
-        "status": StatusCache(),
+        "status": StatusCache(max_bytes=settings.status_cache_mb * 1024 * 1024),
         "model_refs": StampedCache(),
         # Open event streams of this process: each holds a thread for as long as it is open.
         "streams": threading.BoundedSemaphore(settings.web_streams),

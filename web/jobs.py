@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import artifacts
 from shared.db import describe, unavailable
-from shared.errors import BadRequest, Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
 from shared.jobs import dispatch, lifecycle, queries, quotas
 from shared.ml import serving, submit_check
 from shared.models import JobStatus, Role
 from shared.spec.job import JobSpec
-from web import responses
+from web import bodies, responses
 from web.auth import bearer, current_token, current_user
 from web.extensions import db, model_refs, models, queue, settings, status_cache
 from web.schemas import JobPage, PredictRequest
@@ -28,20 +28,15 @@ log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
 
 
-def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
-        if not request.is_json:
-            raise BadRequest("send a JSON body with 'Content-Type: application/json'")
-        raise BadRequest("the request body is not valid JSON")
-    return body
+def _json_body(refused: type[TrainqError] = InvalidInput) -> Any:
+    return bodies.json_body(refused)  # within the JSON limits, before pydantic sees it
 
 
 @bp.post("")
 def submit() -> ResponseReturnValue:
     """Validate and record a job, then hand it to the workers: 202 with the job."""
     user = current_user()
-    spec = JobSpec.model_validate(_json_body())
+    spec = JobSpec.model_validate(_json_body(InvalidSpec))
     session = db()
     # The cheap checks first: the spec's size (spends no rate), then the user's quota and rate,
     # before its model is checked or built (a spec refused for its content still counts).

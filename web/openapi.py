@@ -156,14 +156,15 @@ def _paths() -> dict[str, Any]:
                 "description": "Each event's `id` is its number within the job; send it back as "
                 "`Last-Event-ID` to resume. Keep-alive comments every 15 s; the stream "
                 "ends when the job has ended. Each `data` line is an `Event`. 503 with "
-                "`Retry-After` while this API process has as many streams open as it keeps.",
+                "`Retry-After` while this API process has as many streams open as it keeps; "
+                "429 while the caller has as many open on it as one user may.",
                 "operationId": "jobEvents",
                 "parameters": [
                     JOB_ID,
                     {
                         "name": "Last-Event-ID",
                         "in": "header",
-                        "schema": {"type": "integer", "minimum": 0},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                     },
                 ],
                 "responses": {
@@ -171,7 +172,7 @@ def _paths() -> dict[str, Any]:
                         "description": "text/event-stream of Event",
                         "content": {"text/event-stream": {"schema": SSE_EVENT}},
                     },
-                    **_errors(401, 404, 422, 503),
+                    **_errors(401, 404, 422, 429, 503),
                 },
             }
         },
@@ -269,7 +270,10 @@ def _paths() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"201": _json(Dataset, "the dataset"), **_errors(400, 401, 413, 422)},
+                "responses": {
+                    "201": _json(Dataset, "the dataset"),
+                    **_errors(400, 401, 413, 422, 429),
+                },
             },
             "get": {
                 "summary": "Your datasets, newest first",
@@ -337,15 +341,23 @@ DOCS = """<!doctype html>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="docs"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+<script src="/docs/start.js"></script>
 </body></html>
 """
+# The page's start-up, a file of its own: its Content-Security-Policy allows no inline script.
+START = 'SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});\n'
 
 
 @bp.get("/docs")
 def docs() -> Response:
     """The API documentation page (Swagger UI, served from the swagger-ui-bundle package)."""
     return Response(DOCS, mimetype="text/html")
+
+
+@bp.get("/docs/start.js")
+def docs_start() -> Response:
+    """The docs page's script: Swagger UI on the document."""
+    return Response(START, mimetype="text/javascript")
 
 
 @bp.get("/docs/static/<path:filename>")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from shared import models as orm
 from shared.models import JobStatus, utcnow
+from shared.spec import inline
 from web import schemas
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def _detail_fields(job: orm.Job) -> dict[str, Any]:
             download=url_for("jobs.download", job_id=job.id, format="keras"),
         )
     return _summary_fields(job) | {
-        "spec": job.spec,
+        "spec": inline.shown(job.spec),  # inline arrays as their shape, never the numbers
         "history": [
             schemas.EpochRow(epoch=e.epoch, metrics=e.metrics, duration_s=round(e.duration_s, 4))
             for e in job.epochs

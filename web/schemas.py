@@ -98,7 +98,11 @@ class QueueInfo(BaseModel):
 class Job(JobSummary):
     """A job with its spec, per-epoch history and model; while queued, its place in the queue."""
 
-    spec: dict[str, Any]  # the submitted JobSpec, as stored
+    spec: dict[str, Any] = Field(
+        description="the submitted JobSpec, as stored; an inline array (fit.sample_weight, "
+        "fit.validation_data's x, y and sample_weight) as its shape, its number of values "
+        "and a note, instead of the numbers"
+    )
     history: list[EpochRow]
     model: ModelFiles | None
     queue: QueueInfo | None = None

@@ -18,6 +18,7 @@ everything else, and every poll it cannot answer from memory, goes on to Flask.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -32,6 +33,7 @@ import redis
 from shared import stamps
 from shared.auth import hash_token
 from shared.models import JobStatus, utcnow
+from web import security
 from web.metrics import HTTP_REQUESTS
 from web.responses import Progressing, progress
 
@@ -57,17 +59,22 @@ class _Entry:
     kept_at: float
     token_expires_at: datetime | None
     value: Any
+    size: int = 0
 
 
 class StampedCache:
     """What a token was allowed to read of a job, kept under the stamps read before the read.
 
-    At most ``size`` entries, by token and job. An entry serves while the stamps are unchanged,
-    it is younger than ``stamps.MAX_AGE`` and its token has not expired since.
+    At most ``size`` entries, by token and job, and at most ``max_bytes`` of them as their
+    keepers count them (the oldest go first; one larger than that is not kept). An entry serves
+    while the stamps are unchanged, it is younger than ``stamps.MAX_AGE`` and its token has not
+    expired since.
     """
 
-    def __init__(self, size: int = 4096, reuse_seconds: float = 0.02) -> None:
-        self.size = size
+    def __init__(
+        self, size: int = 4096, reuse_seconds: float = 0.02, max_bytes: int = 32 * 1024 * 1024
+    ) -> None:
+        self.size, self.max_bytes, self.bytes = size, max_bytes, 0
         # Stamps read for a job serve that job's requests for this long: under a thousand
         # requests a second, a few dozen Redis round trips; a change is seen at most this late.
         self.reuse_seconds = reuse_seconds
@@ -111,15 +118,25 @@ class StampedCache:
         value: Any,
         read_stamps: tuple[str, str] | None,
         token_expires_at: datetime | None,
+        size: int = 0,
     ) -> None:
-        """Keep what was read from the database under the stamps taken before the read."""
+        """Keep what was read from the database under the stamps taken before the read;
+        ``size``: its bytes, as counted against ``max_bytes``."""
         if read_stamps is None:
             return
-        entry = _Entry(read_stamps, time.monotonic(), token_expires_at, value)
+        entry = _Entry(read_stamps, time.monotonic(), token_expires_at, value, size)
+        key = (hash_token(token), job_id)
         with self._lock:
-            self._entries[(hash_token(token), job_id)] = entry
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old.size
+            if size > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self.bytes += size
+            while len(self._entries) > self.size or self.bytes > self.max_bytes:
+                _, gone = self._entries.popitem(last=False)
+                self.bytes -= gone.size
 
 
 class StatusCache(StampedCache):
@@ -147,7 +164,8 @@ class StatusCache(StampedCache):
         state = _State(
             job.status, job.epochs_done, job.epochs_total, job.started_at, job.first_epoch
         )
-        self.keep(token, body["id"], (state, body), read_stamps, token_expires_at)
+        size = len(json.dumps(body, separators=(",", ":")))  # about what the answer weighs
+        self.keep(token, body["id"], (state, body), read_stamps, token_expires_at, size)
 
 
 class FastPath:
@@ -171,8 +189,7 @@ class FastPath:
         if kept is None:
             return self.wsgi_app(environ, start_response)
         data = f"{self.dumps(kept, separators=(',', ':'))}\n".encode()  # as Flask would send it
-        start_response(
-            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        )
+        # The route's headers: its type, the security headers, no-store (web.security).
+        start_response("200 OK", [*security.json_headers(), ("Content-Length", str(len(data)))])
         HTTP_REQUESTS.labels("GET", _ROUTE, "200").inc()
         return [data]

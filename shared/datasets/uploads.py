@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,35 @@ def _header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.
     return tuple(shape), dtype
 
 
-def _read(content: bytes, limit: int) -> dict[str, np.ndarray]:
+def _entries(content: bytes) -> int | None:
+    """How many members the zip directory's end record declares (None: no such record), read
+    before the directory itself is."""
+    end = content.rfind(b"PK\x05\x06", max(0, len(content) - 65557))
+    if end < 0 or end + 22 > len(content):
+        return None
+    total: int = struct.unpack_from("<H", content, end + 10)[0]
+    return total  # a zip64 archive says 0xFFFF here, which no limit admits
+
+
+def _read(content: bytes, limit: int, max_arrays: int = 32) -> dict[str, np.ndarray]:
+    declared_members = _entries(content)
+    if declared_members is not None and declared_members > max_arrays:
+        raise _bad(
+            f"the archive holds {declared_members} members; a dataset has at most {max_arrays} "
+            f"arrays ({ALLOWED})",
+            limit=max_arrays,
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
-        members = {i.filename: i.file_size for i in archive.infolist()}
+        infos = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise _bad("the file is not an .npz archive (np.savez / np.savez_compressed)") from exc
+    if len(infos) > max_arrays:
+        raise _bad(
+            f"the archive holds {len(infos)} members; a dataset has at most {max_arrays} arrays",
+            limit=max_arrays,
+        )
+    members = {i.filename: i.file_size for i in infos}
     if sum(members.values()) > limit:
         raise _bad(f"the arrays take {sum(members.values())} bytes uncompressed; at most {limit}")
     declared = 0
@@ -104,9 +128,11 @@ def _group(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     return groups
 
 
-def check(content: bytes, limit: int) -> tuple[dict[str, dict[str, Any]], int, int | None]:
+def check(
+    content: bytes, limit: int, max_arrays: int = 32
+) -> tuple[dict[str, dict[str, Any]], int, int | None]:
     """Check an upload: per array its shape and dtype, the train and test sample counts."""
-    arrays = _read(content, limit)
+    arrays = _read(content, limit, max_arrays)
     groups = _group(arrays)
     for part in ("x_train", "y_train"):
         if part not in groups:
@@ -153,10 +179,11 @@ def layout(dataset: Dataset) -> Layout:
 
 
 def create(session: Session, owner: User, name: str, content: bytes, settings: Settings) -> Dataset:
-    """Check and store an upload; the caller commits. Nothing is kept if a check fails."""
+    """Check and store an upload; the caller commits. Nothing is kept if a check fails. The
+    caller has admitted it (``shared.jobs.quotas.admit_upload``)."""
     if len(content) > settings.max_dataset_bytes:
         raise _bad(f"the file has {len(content)} bytes; at most {settings.max_dataset_bytes}")
-    info, n_train, n_test = check(content, settings.max_dataset_bytes)
+    info, n_train, n_test = check(content, settings.max_dataset_bytes, settings.max_dataset_arrays)
     dataset = Dataset(
         owner_id=owner.id, name=name[:200] or "dataset", path="", size_bytes=len(content),
         sha256=hashlib.sha256(content).hexdigest(), arrays=info, n_train=n_train, n_test=n_test,

@@ -7,21 +7,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from shared.errors import NotFound
+from shared.errors import InvalidSpec, NotFound
 from shared.jobs.events import STATUS, add_event
 from shared.ml import submit_check
 from shared.models import Job, JobStatus, Role, User
 from shared.settings import Settings
+from shared.spec import inline
 from shared.spec.job import JobSpec
 
 
 def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings) -> Job:
     """Record a queued job for a validated spec (the caller commits, then sends it)."""
+    stored = spec.model_dump(mode="json")
+    _check_inline(stored, settings.max_inline_values)
     submit_check.check(session, owner, spec, settings)  # refuses a spec that cannot train
     job = Job(
         owner_id=owner.id,
         name=spec.name or f"{spec.dataset.label} job",
-        spec=spec.model_dump(mode="json"),
+        spec=stored,
         status=JobStatus.queued,
         epochs_total=spec.fit.epochs,
         priority=spec.priority,
@@ -30,6 +33,20 @@ def create_job(session: Session, owner: User, spec: JobSpec, settings: Settings)
     session.flush()
     add_event(session, job.id, STATUS, {"status": "queued"})
     return job
+
+
+def _check_inline(stored: dict[str, Any], limit: int) -> None:
+    """Inline arrays are for a little data: more is an upload, not part of the job row."""
+    held = inline.count(stored, stop=limit)
+    if held > limit:
+        raise InvalidSpec(
+            f"fit: the inline arrays (sample_weight, validation_data) hold more than {limit} "
+            "numbers, the most a spec may carry; upload the data as a dataset "
+            "(POST /api/v1/datasets) and name it in validation_data.dataset, or give "
+            "sample_weight as the name of an array of an uploaded dataset",
+            details={"errors": [{"field": "fit", "message": f"more than {limit} inline numbers; "
+                                 "upload larger data as a dataset"}], "limit": limit},
+        )  # fmt: skip
 
 
 def get_job(

@@ -1,4 +1,5 @@
-"""Per-user limits on submissions: jobs waiting at once, and submissions per time window."""
+"""Per-user limits: on submissions (jobs waiting at once, submissions per time window) and on
+uploads (datasets kept, their bytes, uploads per time window)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.errors import QuotaExceeded, RateLimited
-from shared.models import Job, JobStatus, User
+from shared.models import Dataset, Job, JobStatus, User
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,10 @@ def rate_limiter(redis_url: str) -> RateLimiter:
     return RateLimiter(redis_url)
 
 
-def _rate_key(settings: Settings, user: User) -> str:
+def _rate_key(settings: Settings, user: User, what: str = "submit") -> str:
     # One Redis may serve several trainq databases (staging, tests), whose user ids overlap.
     database = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
-    return f"trainq:submit-rate:{database}:{user.id}"
+    return f"trainq:{what}-rate:{database}:{user.id}"
 
 
 def queued_jobs(session: Session, user: User) -> int:
@@ -134,3 +135,40 @@ def hold_quota(session: Session, user: User, settings: Settings) -> None:
     queued = queued_jobs(session, user)
     if queued > settings.max_queued_jobs:
         raise _over_quota(queued - 1, settings)
+
+
+def admit_upload(session: Session, user: User, size: int, settings: Settings) -> None:
+    """Check an upload of ``size`` bytes against the user's limits, before it is read: the
+    datasets they keep (their count and bytes: QuotaExceeded until some are deleted) and the
+    uploads per window (RateLimited)."""
+    session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    kept, held = session.execute(
+        select(func.count(), func.coalesce(func.sum(Dataset.size_bytes), 0)).where(
+            Dataset.owner_id == user.id
+        )
+    ).one()
+    if kept >= settings.max_datasets_per_user:
+        raise QuotaExceeded(
+            f"you keep {kept} datasets, the most this server allows; delete one "
+            "(DELETE /api/v1/datasets/{id}) before uploading another",
+            retry_after=QUOTA_RETRY_AFTER_SECONDS,
+            details={"limit": settings.max_datasets_per_user, "datasets": kept},
+        )
+    if held + size > settings.max_dataset_bytes_per_user:
+        raise QuotaExceeded(
+            f"your datasets take {held} bytes and this one {size}; the most one user may keep is "
+            f"{settings.max_dataset_bytes_per_user}: delete some (DELETE /api/v1/datasets/{{id}})",
+            retry_after=QUOTA_RETRY_AFTER_SECONDS,
+            details={"limit_bytes": settings.max_dataset_bytes_per_user, "bytes": held},
+        )
+    window = settings.upload_rate_window_seconds
+    wait = rate_limiter(settings.redis_url).admit(
+        _rate_key(settings, user, "upload"), settings.upload_rate, window
+    )
+    if wait > 0:
+        raise RateLimited(
+            f"at most {settings.upload_rate} uploads per {window} s; "
+            f"try again in {math.ceil(wait)} s",
+            retry_after=math.ceil(wait),
+            details={"limit": settings.upload_rate, "window_seconds": window},
+        )

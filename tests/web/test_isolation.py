@@ -72,7 +72,8 @@ ENDPOINTS = [
 ]
 # Public: no user's data (the dashboard's pages are shells that call the API with a token).
 NOT_WALKED = {
-    "/healthz", "/static/<path:filename>", "/openapi.json", "/docs", "/docs/static/<path:filename>",
+    "/healthz", "/static/<path:filename>", "/openapi.json", "/docs", "/docs/start.js",
+    "/docs/static/<path:filename>",
     "/metrics", "/", "/jobs/<job_id>",
 }  # fmt: skip
 

@@ -24,7 +24,10 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 @pytest.fixture
 def api(tmp_path: Path, redis_url: str) -> Iterator[tuple[Service, str]]:
-    with api_alone(tmp_path, redis_url, 5, "sam", workers=1, threads=4) as started:
+    # One user may hold every stream here: this is about the process's total (each user's
+    # share of it: tests/web/test_hardening.py).
+    env = {"TRAINQ_WEB_STREAMS_PER_USER": "2"}
+    with api_alone(tmp_path, redis_url, 5, "sam", env, workers=1, threads=4) as started:
         yield started  # room for 4 - 2 streams
 
 

@@ -1,0 +1,10 @@
+/* Starts the page's script: the page says which it is (data-page, data-job-id on <body>), so no
+   script is inline and the Content-Security-Policy allows this origin's files only. */
+(function () {
+  var page = document.body.dataset;
+  if (page.page === "job") {
+    trainq.start(function () { trainq.jobPage(page.jobId); });
+  } else {
+    trainq.start(trainq.listPage);
+  }
+})();
