@@ -83,8 +83,8 @@ class _Tally:
     def add(self, field: str, layer: Any, output: Any) -> None:
         import keras
 
-        label = f"layer {type(layer).__name__} {layer.name!r}"
-        for weight in layer.weights:
+        label = f"layer {type(layer).__name__} {getattr(layer, 'name', '')!r}"
+        for weight in getattr(layer, "weights", ()):  # an op (keras.ops.add) has none
             if id(weight) not in self.seen:
                 self.seen.add(id(weight))
                 self.params += math.prod(int(d) for d in weight.shape)
