@@ -23,5 +23,7 @@ RUN pip install -c constraints.txt '.[server]' \
     && useradd --system --home-dir /var/lib/trainq --create-home trainq
 USER trainq
 EXPOSE 8000
-CMD ["gunicorn", "web.wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
-     "--workers", "2", "--threads", "8", "--timeout", "120"]
+# web/gunicorn_conf.py: the worker class, timeout and request limits, and gunicorn's own error
+# answers in the API's error shape, as `trainq up` runs it.
+CMD ["gunicorn", "-c", "/app/web/gunicorn_conf.py", "web.wsgi:app", "--bind", "0.0.0.0:8000", \
+     "--workers", "2", "--threads", "8"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +23,23 @@ from shared.commands.up import lower_priority
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TRAINQ_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in a forked child
+
+
+def dies_with_us(then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A preexec_fn: the child is sent SIGTERM when the process that started it dies, so that a
+    test process killed outright (an xdist worker, a timeout) leaves no service running; then
+    the child does what `then` does."""
+
+    def preexec() -> None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if then is not None:
+            then()
+
+    return preexec
 
 
 def free_port() -> int:
@@ -50,7 +69,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, preexec_fn=dies_with_us(),
     )  # fmt: skip
     import redis
 
@@ -122,16 +141,16 @@ class Service:
         with log.open("ab") as out:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", *args], cwd=ROOT, env={**self.env, **env}, stdout=out,
-                stderr=subprocess.STDOUT, preexec_fn=lower,
+                stderr=subprocess.STDOUT, preexec_fn=dies_with_us(lower),
             )  # fmt: skip
 
     def start_web(
         self, workers: int = 1, threads: int = 8, nice: int = 0, idle: bool = False
     ) -> None:
         """gunicorn with threaded workers, as `trainq up` runs it (at its CPU priority too)."""
-        self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-                            "--worker-class", "gthread", "--workers", str(workers),
-                            "--threads", str(threads), "--timeout", "120",
+        self._spawn("web", ["gunicorn", "-c", str(ROOT / "web" / "gunicorn_conf.py"),
+                            "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+                            "--workers", str(workers), "--threads", str(threads),
                             "--no-control-socket"], lower_priority(nice, idle),
                     TRAINQ_WEB_WORKERS=str(workers), TRAINQ_WEB_THREADS=str(threads))  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")

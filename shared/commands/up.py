@@ -119,9 +119,12 @@ def run() -> int:
     shutil.rmtree(prometheus, ignore_errors=True)
     prometheus.mkdir()
     commands = {
-        "web": [py, "-m", "gunicorn", "web.wsgi:app", *(
-            f"--bind {settings.host}:{settings.port} --worker-class gthread "
-            f"--workers {settings.web_workers} --threads {settings.web_threads} --timeout 120"
+        # web/gunicorn_conf.py: the worker class, timeout and request limits, and gunicorn's own
+        # error answers in the API's error shape (as the image and the tests run it).
+        "web": [py, "-m", "gunicorn", "-c", str(database.ROOT / "web" / "gunicorn_conf.py"),
+                "web.wsgi:app", *(
+            f"--bind {settings.host}:{settings.port} "
+            f"--workers {settings.web_workers} --threads {settings.web_threads}"
         ).split(), "--control-socket", str(state / "gunicorn.ctl")],
         "worker": [py, "-m", "celery", "-A", "worker", "worker", *(
             # One spare process: it has loaded TensorFlow while the others train, so the next
