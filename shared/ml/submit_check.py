@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from shared.datasets import builtin, uploads
 from shared.datasets.builtin import Layout
-from shared.errors import InvalidSpec
+from shared.errors import InvalidSpec, RateLimited
 from shared.ml import budget, check_pool
 from shared.ml.budget import Budgets
 from shared.models import User
@@ -210,20 +210,44 @@ def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> N
         json.dumps({**request, "spec": {**request["spec"], "name": None, "priority": None}},
                    sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()  # fmt: skip
-    answer = _answers.answer(key, lambda: _ask(request, settings), settings.check_cache_size)
+    answer = _answers.answer(
+        key, lambda: _ask(request, settings, owner.id), settings.check_cache_size
+    )
     if "limit" in answer:
         raise check_pool.refusal("model", str(answer["message"]))
     if "error" in answer:
         raise InvalidSpec(answer["error"]["message"], details=answer["error"]["details"])
 
 
-def _ask(request: dict[str, Any], settings: Settings) -> dict[str, Any]:
+# Checks each user has running in this process: one user's burst never takes every check
+# process from the others.
+_checking: Counter[int] = Counter()
+_checking_lock = threading.Lock()
+
+
+def _ask(request: dict[str, Any], settings: Settings, user_id: int) -> dict[str, Any]:
     if settings.check_processes == 0:
         return _answer_here(request)
-    return check_pool.pool(
-        settings.check_processes, settings.check_waiting, settings.check_memory_mb,
-        settings.check_seconds,
-    ).run(request)  # fmt: skip
+    most = settings.check_processes
+    with _checking_lock:
+        if _checking[user_id] >= most:
+            raise RateLimited(
+                f"{most} of your submissions are being checked already; submit this one once "
+                "they are answered",
+                retry_after=1,
+                details={"limit": most},
+            )
+        _checking[user_id] += 1
+    try:
+        return check_pool.pool(
+            settings.check_processes, settings.check_waiting, settings.check_memory_mb,
+            settings.check_seconds,
+        ).run(request)  # fmt: skip
+    finally:
+        with _checking_lock:
+            _checking[user_id] -= 1
+            if not _checking[user_id]:
+                del _checking[user_id]
 
 
 class _Answers:

@@ -5,6 +5,7 @@ the quota and the rate come before any check, and a refused spec still counts.""
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 
@@ -192,3 +193,32 @@ def test_a_check_over_its_time_is_ended_and_the_spec_refused(
     error = assert_error(submit(client, alice, slow), 422, "invalid_spec")
     assert "longer than 0.05 s" in error["message"], error
     assert total_jobs(client, alice) == 0
+
+
+def test_one_users_burst_leaves_the_check_to_the_others(
+    settings: Settings, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user has at most check_processes checks running; the next is 429 at once, and another
+    user's submission is checked meanwhile."""
+    started = threading.Event()
+
+    def slow(self: check_pool.CheckPool, request: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        time.sleep(1.0)
+        return {"ok": True}
+
+    monkeypatch.setattr(check_pool.CheckPool, "run", slow)
+    app = create_app(settings)
+    first = threading.Thread(
+        target=lambda: submit(app.test_client(), alice, _layers({"class_name": "Dense",
+                                                                 "config": {"units": 21}})),
+    )  # fmt: skip
+    first.start()
+    assert started.wait(10)
+    again = submit(app.test_client(), alice, _layers({"class_name": "Dense",
+                                                      "config": {"units": 22}}))  # fmt: skip
+    assert_error(again, 429, "rate_limited")
+    other = submit(app.test_client(), bob, _layers({"class_name": "Dense",
+                                                    "config": {"units": 23}}))  # fmt: skip
+    assert other.status_code == 202
+    first.join(10)
