@@ -65,3 +65,17 @@ def test_job_page_curves_grow_as_epochs_finish(live: Live) -> None:
         assert browser.run("return document.getElementById('cancel').hidden") is True
         text = browser.run("return document.getElementById('test-metrics').textContent")
         assert text.startswith("test: accuracy=")
+
+
+def test_the_api_docs_page_renders_under_its_content_security_policy(live: Live) -> None:
+    with chromium() as browser:
+        browser.get(f"{live.url}/docs")
+        # Its scripts ran (Swagger UI drew its page from the document it fetched); what it says
+        # of the document is its own matter.
+        wait_until(lambda: browser.run("return !!document.querySelector('#docs .swagger-ui')"),
+                   30, "Swagger UI to draw its page")  # fmt: skip
+        # Its styles came from its stylesheet (an inline <style> would have been blocked).
+        assert browser.run("return document.querySelectorAll('style').length") == 0
+        assert browser.run(
+            "return [...document.styleSheets].some(s => (s.href || '').endsWith('swagger-ui.css'))"
+        )
