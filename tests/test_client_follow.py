@@ -71,3 +71,25 @@ def test_follow_ends_when_the_stream_closes_on_a_finished_job(
     monkeypatch.setattr(client, "_call", lambda *a, **k: _Stream([_frame(4, "epoch", epoch=2)]))
     monkeypatch.setattr(client, "get", lambda job_id: {"status": "cancelled"})
     assert [e["id"] for e in client.follow("j1", last_event_id=3)] == [4]
+
+
+def test_follow_waits_while_over_the_callers_share_of_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers: list[Any] = [
+        trainq.ApiError.of(429, "rate_limited", "your share", {"retry_after": 2}),
+        _Stream([_frame(1, "status", status="succeeded")]),
+    ]
+    slept: list[float] = []
+
+    def call(method: str, path: str, **kwargs: Any) -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = trainq.Client("http://trainq.invalid", "tq_x")
+    monkeypatch.setattr(client, "_call", call)
+    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    assert [e["id"] for e in client.follow("j1")] == [1]
+    assert slept == [2.0]

@@ -129,7 +129,8 @@ class Client:
 
         A dropped connection is resumed from the last event received (``Last-Event-ID``),
         so no event is missed or repeated; a stream the server has no room for yet (503
-        unavailable) is asked for again when it says (at most MAX_BUSY_WAIT seconds later).
+        unavailable), or that is over the caller's share of its streams (429 rate_limited), is
+        asked for again when it says (at most MAX_BUSY_WAIT seconds later).
         """
         path = f"/api/v1/jobs/{job_id}/events"
         while True:
@@ -151,7 +152,8 @@ class Client:
             ):
                 time.sleep(retry)
                 continue
-            except Unavailable as busy:
+            except (Unavailable, RateLimited) as busy:  # no room on the server, or in the
+                # caller's share of its streams (their other streams hold it): wait, ask again
                 wait = retry if busy.retry_after is None else busy.retry_after
                 time.sleep(min(wait, MAX_BUSY_WAIT))
                 continue
