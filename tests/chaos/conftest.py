@@ -23,7 +23,7 @@ from shared.commands.database import migrate
 from shared.db import session_scope
 from shared.models import Job, JobStatus
 from tests.conftest import make_user
-from tests.support import ROOT, free_port, service_env, wait_until
+from tests.support import ROOT, dies_with_us, free_port, service_env, wait_until
 
 # Small periods so that a lost worker or a lost message is noticed within seconds.
 FAST = {
@@ -49,7 +49,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, preexec_fn=dies_with_us(),
         )  # fmt: skip
         wait_until(self._up, 10, "redis-server")
 
@@ -124,7 +124,7 @@ class Stack:
         log = (self.var_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", *args], cwd=ROOT, env={**self.env, **env}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=dies_with_us(),
         )  # fmt: skip
         self.procs[name] = proc
         return proc
