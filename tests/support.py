@@ -148,9 +148,9 @@ class Service:
         self, workers: int = 1, threads: int = 8, nice: int = 0, idle: bool = False
     ) -> None:
         """gunicorn with threaded workers, as `trainq up` runs it (at its CPU priority too)."""
-        self._spawn("web", ["gunicorn", "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-                            "--worker-class", "gthread", "--workers", str(workers),
-                            "--threads", str(threads), "--timeout", "120",
+        self._spawn("web", ["gunicorn", "-c", str(ROOT / "web" / "gunicorn_conf.py"),
+                            "web.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+                            "--workers", str(workers), "--threads", str(threads),
                             "--no-control-socket"], lower_priority(nice, idle),
                     TRAINQ_WEB_WORKERS=str(workers), TRAINQ_WEB_THREADS=str(threads))  # fmt: skip
         wait_until(self._healthy, 60, "the API to answer")
