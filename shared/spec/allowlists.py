@@ -28,13 +28,13 @@ LAYERS = frozenset(
         "InputLayer",
         # preprocessing without state
         "Rescaling", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip", "RandomRotation",
-        "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+        "RandomZoom", "RandomTranslation", "RandomContrast",
         "CategoryEncoding", "Hashing", "HashedCrossing", "AutoContrast", "RandomColorJitter",
         "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur", "RandomGrayscale",
         "RandomHue", "RandomInvert", "RandomPerspective", "AugMix", "RandAugment",
-        # Not RandomSaturation, RandomSharpness, RandomColorDegeneration, RandomPosterization
-        # or Solarization: Keras 3.15 cannot save them as .h5 (it cannot copy their value_range),
-        # which the end of every job does (RandomBrightness, above, has the same fault); nor
+        # Not RandomBrightness, RandomSaturation, RandomSharpness, RandomColorDegeneration,
+        # RandomPosterization or Solarization: Keras 3.15 cannot save them as .h5 (it cannot
+        # copy their value_range), which the end of every job does; nor
         # RandomShear, whose config Keras cannot load back, nor Equalization, which Keras cannot
         # rebuild in a Functional model (it returns its input when not training: a cycle).
         # preprocessing whose state adapt() computes: only with that state in the config

@@ -257,3 +257,18 @@ def test_preprocessing_left_to_adapt_is_refused(layer: Spec, expected: str) -> N
     with pytest.raises(ValidationError) as caught:
         JobSpec.model_validate(_with_layer(layer))
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["RandomBrightness", "RandomSaturation", "RandomSharpness", "Solarization"]
+)
+def test_augmentation_a_job_could_not_save_is_refused_at_submit(name: str) -> None:
+    """Keras 3.15 cannot save these layers as .h5, which the end of every job does: a job with
+    one would train and then fail, so the spec is refused before it is queued."""
+    spec = copy.deepcopy(QUICKSTART)
+    spec["model"]["layers"].insert(
+        1, {"class_name": name, "config": {"factor": 0.1, "value_range": [0, 1]}}
+    )
+    with pytest.raises(ValidationError) as refused:
+        JobSpec.model_validate(spec)
+    assert name in str(refused.value)
