@@ -13,8 +13,9 @@ from worker.watch import Stop, Watch
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Records every finished epoch (all metrics Keras reports, and its duration) as it ends,
-    as the checkpoint that runs before it measured them."""
+    """Records every finished epoch as it ends: every metric in its logs (with what the spec's
+    callbacks, which run before it, add there: the learning rate), and its duration as the
+    checkpoint, which runs first, timed it."""
 
     def __init__(self, watch: Watch) -> None:
         super().__init__()
@@ -24,7 +25,8 @@ class EpochRecorder(keras.callbacks.Callback):
         finished = self.watch.finished
         if self.watch.interrupted or finished is None or finished[0] != epoch + 1:
             return  # stopped inside this epoch: neither checkpointed nor recorded
-        number, metrics, seconds = finished
+        number, seconds = finished
+        metrics = dict(logs or {})
         # Training waits here while the database is away: epochs are recorded in order, once.
         self.watch.patiently(
             lambda: lifecycle.record_epoch(

@@ -105,7 +105,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, self.folder / name)
         metrics = lifecycle.clean_metrics(logs or {})
-        self.watch.finished = (epoch + 1, metrics, seconds)
+        self.watch.finished = (epoch + 1, seconds)
         meta = {"epoch": epoch + 1, "weights": name, "logs": metrics, "seconds": seconds}
         _write_atomically(self.folder / META, json.dumps(meta))
         for old in self.folder.glob("epoch-*.weights.h5"):

@@ -77,9 +77,9 @@ class Watch:
         self.detail = ""
         # Training was stopped inside an epoch: that epoch is neither recorded nor checkpointed.
         self.interrupted = False
-        # The last finished epoch (1-based), its metrics and seconds, measured once by the
-        # checkpoint callback and recorded by the epoch recorder.
-        self.finished: tuple[int, dict[str, float | None], float] | None = None
+        # The last finished epoch (1-based) and its seconds, timed once by the checkpoint
+        # callback and recorded with the epoch's metrics by the epoch recorder.
+        self.finished: tuple[int, float] | None = None
         self._started = time.monotonic()
         self._previous: Any = None
         self._lock = threading.Lock()

@@ -65,11 +65,14 @@ def test_two_output_document_with_loss_weights(live: Live) -> None:
     )
 
 
+SAMPLE = ROOT / "shared" / "datasets" / "data" / "mnist_sample.npz"
+
+
 def test_epochs_equal_a_plain_keras_script(live: Live) -> None:
     job = live.wait(live.submit(quickstart(epochs=2))["id"])
     assert job["status"] == "succeeded", job["error"]
     done = subprocess.run(
-        [sys.executable, "-c", PLAIN_SCRIPT, str(ROOT / "shared" / "data" / "mnist_sample.npz")],
+        [sys.executable, "-c", PLAIN_SCRIPT, str(SAMPLE)],
         capture_output=True, text=True, timeout=600, cwd="/",
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
