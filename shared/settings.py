@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Instances per predict request (422 invalid_input above it).",
     )
+    max_spec_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest job spec a submit reads (413 payload_too_large above it, before "
+        "any of it is read when the request says its length): bigger data is an upload.",
+    )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,

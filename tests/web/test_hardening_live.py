@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -116,3 +118,38 @@ def test_no_answer_names_the_server(live: Live) -> None:
         assert r.headers["X-Content-Type-Options"] == "nosniff"
     page = requests.get(f"{live.url}/", timeout=10)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def _workers_rss_mb(live: Live) -> float:
+    master = live.service.procs["web"].pid
+    total = 0.0
+    for task in Path(f"/proc/{master}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            status = Path(f"/proc/{child}/status").read_text().splitlines()
+            total += int(next(ln for ln in status if ln.startswith("VmRSS:")).split()[1]) / 1024
+    return total
+
+
+def test_a_spec_of_59_million_characters_is_refused_unread(live: Live) -> None:
+    """A layer name of 59 million characters (which once took a worker to 22 GB): refused in
+    the error shape before the API reads the body, fast, and the API holds none of it."""
+    spec = quickstart(epochs=1)
+    spec["model"]["layers"][1]["config"]["name"] = "n" * 59_000_000
+    body = json.dumps(spec).encode()
+    jobs = requests.get(f"{live.url}/api/v1/jobs", headers=live.alice, timeout=10).json()["total"]
+    before = _workers_rss_mb(live)
+    started = time.monotonic()
+    head = (
+        f"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: {live.alice['Authorization']}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    status, headers, answer = _raw(live, head + body[:65536])  # the rest is never needed
+    took = time.monotonic() - started
+    error = _is_error(status, headers, answer, 413)
+    assert error["code"] == "payload_too_large"
+    assert took < 1.0, took
+    assert _workers_rss_mb(live) - before < 50
+    after = requests.get(f"{live.url}/api/v1/jobs", headers=live.alice, timeout=10).json()
+    assert after["total"] == jobs
+    _still_serves(live)
