@@ -109,16 +109,18 @@ def admit_submission(session: Session, user: User, settings: Settings) -> None:
     queued = queued_jobs(session, user)
     if queued >= settings.max_queued_jobs:
         raise _over_quota(queued, settings)
-    window = settings.submit_rate_window_seconds
-    wait = rate_limiter(settings.redis_url).admit(
-        _rate_key(settings, user), settings.submit_rate, window
-    )
+    _spend(settings, _rate_key(settings, user), "submissions", settings.submit_rate,
+           settings.submit_rate_window_seconds)  # fmt: skip
+
+
+def _spend(settings: Settings, key: str, what: str, limit: int, window: int) -> None:
+    """Spend one of the user's ``limit`` actions per ``window`` seconds, or RateLimited."""
+    wait = rate_limiter(settings.redis_url).admit(key, limit, window)
     if wait > 0:
         raise RateLimited(
-            f"at most {settings.submit_rate} submissions per {window} s; "
-            f"try again in {math.ceil(wait)} s",
+            f"at most {limit} {what} per {window} s; try again in {math.ceil(wait)} s",
             retry_after=math.ceil(wait),
-            details={"limit": settings.submit_rate, "window_seconds": window},
+            details={"limit": limit, "window_seconds": window},
         )
 
 
@@ -161,14 +163,5 @@ def admit_upload(session: Session, user: User, size: int, settings: Settings) ->
             retry_after=QUOTA_RETRY_AFTER_SECONDS,
             details={"limit_bytes": settings.max_dataset_bytes_per_user, "bytes": held},
         )
-    window = settings.upload_rate_window_seconds
-    wait = rate_limiter(settings.redis_url).admit(
-        _rate_key(settings, user, "upload"), settings.upload_rate, window
-    )
-    if wait > 0:
-        raise RateLimited(
-            f"at most {settings.upload_rate} uploads per {window} s; "
-            f"try again in {math.ceil(wait)} s",
-            retry_after=math.ceil(wait),
-            details={"limit": settings.upload_rate, "window_seconds": window},
-        )
+    _spend(settings, _rate_key(settings, user, "upload"), "uploads", settings.upload_rate,
+           settings.upload_rate_window_seconds)  # fmt: skip
