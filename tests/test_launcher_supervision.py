@@ -18,7 +18,7 @@ from shared.db import session_scope
 from shared.models import Event, Job, JobStatus, User, utcnow
 from shared.spec.job import JobSpec
 from tests.specs import quickstart
-from tests.support import ROOT, free_port, wait_until
+from tests.support import ROOT, dies_with_us, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TRAINQ = str(Path(sys.executable).parent / "trainq")
@@ -58,7 +58,8 @@ def test_a_killed_periodic_process_is_back_and_lost_jobs_are_still_requeued(
         TRAINQ_STALE_SECONDS="5", TRAINQ_WEB_WORKERS="1", TRAINQ_WORKER_SPARE="0",
     )  # fmt: skip
     log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen([TRAINQ, "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    up = subprocess.Popen([TRAINQ, "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                          preexec_fn=dies_with_us())  # fmt: skip
     try:
         wait_until(lambda: str((_health(url) or {}).get("periodic", "")).startswith("ok"), 120,
                    "trainq up to serve with its periodic jobs running")  # fmt: skip
@@ -70,6 +71,15 @@ def test_a_killed_periodic_process_is_back_and_lost_jobs_are_still_requeued(
         assert (
             "periodic exited with code -9; starting it again" in (tmp_path / "up.log").read_text()
         )
+
+        def group_gone() -> bool:  # what the killed process started itself (its beat) is gone too
+            try:
+                os.killpg(first, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(group_gone, 10, "the killed periodic process's own children to be gone")
 
         # A job whose worker was lost (running, its heartbeat long silent): the new periodic
         # process puts it back in the queue, and the worker trains it.

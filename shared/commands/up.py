@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from shared.commands import database
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _redis_answers(url: str) -> bool:
@@ -88,6 +91,21 @@ def lower_priority(nice: int, idle: bool) -> Callable[[], None] | None:
     return lower
 
 
+def _dies_with_us(then: Callable[[], None] | None) -> Callable[[], None]:
+    """What a child runs before it starts: where Linux can, it is sent SIGTERM if `trainq up`
+    itself dies (killed outright, it cannot stop them), so that nothing it started runs on
+    without it; then what `then` does."""
+
+    def preexec() -> None:
+        if sys.platform == "linux":
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if then is not None:
+            then()
+
+    return preexec
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex((host, port)) != 0
@@ -147,9 +165,8 @@ def run() -> int:
             commands[name], env=envs[name], cwd=database.ROOT, start_new_session=True,
             # The API yields the cores to training: a status poll waits a moment when both are
             # busy, a training epoch does not wait for the polls.
-            preexec_fn=lower_priority(settings.web_nice, settings.web_sched_idle)
-            if name == "web"
-            else None,
+            preexec_fn=_dies_with_us(lower_priority(settings.web_nice, settings.web_sched_idle)
+                                     if name == "web" else None),
         )  # fmt: skip
 
     for name in commands:
@@ -202,6 +219,10 @@ def _supervise(
                 break
             print(f"trainq: {name} exited with code {proc.returncode}; starting it again",
                   flush=True)  # fmt: skip
+            # What it started itself (the periodic worker's embedded beat) goes with it: each
+            # service leads a process group of its own.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             restarts[name] = [*recent, now]
             procs[name] = spawn(name)
         time.sleep(0.5)
