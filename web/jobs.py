@@ -36,7 +36,8 @@ def _json_body(refused: type[TrainqError] = InvalidInput) -> Any:
 def submit() -> ResponseReturnValue:
     """Validate and record a job, then hand it to the workers: 202 with the job."""
     user = current_user()
-    request.max_content_length = settings().max_spec_bytes  # a bigger body is never read
+    # A bigger body is never read: the spec's own limit, within the limit of every request.
+    request.max_content_length = min(settings().max_spec_bytes, settings().max_request_bytes)
     spec = JobSpec.model_validate(_json_body(InvalidSpec))
     session = db()
     # The cheap checks first: the spec's size (spends no rate), then the user's quota and rate,
