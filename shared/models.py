@@ -1,4 +1,5 @@
-"""ORM models: users and their tokens, jobs, per-epoch records, model artifacts, job events."""
+"""ORM models: users and their tokens, jobs, per-epoch records, model artifacts, job events,
+sweeps."""
 
 from __future__ import annotations
 
@@ -57,16 +58,29 @@ class Base(DeclarativeBase):
 
 
 class JobStatus(enum.StrEnum):
-    """A job's life: queued -> running -> succeeded | failed | cancelled."""
+    """A job's life: queued -> running -> succeeded | failed | cancelled | pruned (a sweep's
+    trial its pruner stopped after an epoch: its model and history kept)."""
 
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    pruned = "pruned"
 
 
-FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.pruned)
+# The statuses of a job whose model was kept at its end (a cancelled one's, when an epoch ended).
+WITH_MODEL = (JobStatus.succeeded, JobStatus.pruned, JobStatus.cancelled)
+
+
+class SweepStatus(enum.StrEnum):
+    """A sweep's life: running -> succeeded (a trial has a value) | failed | cancelled."""
+
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
 
 
 class Role(enum.StrEnum):
@@ -110,6 +124,8 @@ class Job(Base):
     """A training job: the spec a user submitted and what became of it."""
 
     __tablename__ = "jobs"
+    # A trial number is taken once: two processes asking for the same trial cannot both add it.
+    __table_args__ = (UniqueConstraint("sweep_id", "trial"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -134,6 +150,14 @@ class Job(Base):
     cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     # Within one user's jobs, higher priority starts first (then the oldest).
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A sweep's trial: the sweep, the trial's number in it (from 0), the values it tries (spec
+    # path -> value) and what the sampler and pruner noted of it (Optuna's system attributes).
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), default=None, index=True
+    )
+    trial: Mapped[int | None] = mapped_column(default=None)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    trial_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     epochs: Mapped[list[EpochRecord]] = relationship(
         back_populates="job", order_by="EpochRecord.epoch", cascade="all, delete-orphan"
@@ -209,3 +233,26 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sweep(Base):
+    """Many trials of one base spec: a search space, an objective, a sampler and a pruner.
+
+    ``body`` is the sweep as submitted; its trials are ordinary jobs (``Job.sweep_id``). The
+    database is the one record of the trials: the sampler's and pruner's study is rebuilt
+    from them each time it is asked (``shared.sweeps.engine``).
+    """
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[SweepStatus] = mapped_column(
+        Enum(SweepStatus, native_enum=False, length=16), default=SweepStatus.running, index=True
+    )
+    max_trials: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Queued jobs per user at once (429 quota_exceeded above it).",
     )
+    max_sweep_trials: int = Field(
+        default=1000,
+        ge=1,
+        description="Trials one sweep may run (its max_trials; 422 above it). A sweep's queued "
+        "trials count against max_queued_jobs like any job.",
+    )
     submit_rate: int = Field(
         default=60,
         ge=1,

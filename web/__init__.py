@@ -17,6 +17,7 @@ from web.jobs import bp as jobs_bp
 from web.me import bp as me_bp
 from web.openapi import bp as openapi_bp
 from web.status_cache import FastPath
+from web.sweeps import bp as sweeps_bp
 from web.tensorboard import bp as tensorboard_bp
 
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(datasets_bp, url_prefix="/api/v1/datasets")
+    app.register_blueprint(sweeps_bp, url_prefix="/api/v1/sweeps")
     state = app.extensions["trainq"]
     app.wsgi_app = FastPath(app.wsgi_app, state["status"], app.json.dumps)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

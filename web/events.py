@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -18,7 +18,8 @@ from shared import stamps
 from shared.db import describe, unavailable
 from shared.errors import Busy, InvalidInput, RateLimited
 from shared.jobs import events, queries
-from shared.models import FINISHED, Job
+from shared.models import FINISHED, Job, Sweep, SweepStatus
+from shared.sweeps import service as sweep_service
 from web import responses
 from web.auth import current_user
 from web.extensions import db, settings
@@ -35,7 +36,8 @@ STREAMS_RETRY_SECONDS = 2  # a stream refused for want of threads: when to try a
 MAX_EVENT_ID = 2**63 - 1  # the largest id the database's integer holds
 
 
-def _last_event_id() -> int:
+def last_event_id() -> int:
+    """The Last-Event-ID a client resumes from (0: from the start); 422 if it is no event id."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     try:
         value = int(raw) if len(raw) <= 20 else -1
@@ -154,20 +156,30 @@ def job_events(job_id: str) -> Response:
     ``TRAINQ_WEB_STREAMS`` at once, so that status polls, submits and predicts always find one,
     and at most ``TRAINQ_WEB_STREAMS_PER_USER`` of them one user's, so that others find one too.
     """
-    after = _last_event_id()
+    after = last_event_id()
     user = current_user()
     queries.get_job(db(), user, job_id, history=False)  # 404 unless it is the caller's
+    state = current_app.extensions["trainq"]
+    return open_stream(
+        user.id,
+        lambda: stream(state["sessions"], settings().redis_url, job_id, after),
+        f"GET /api/v1/jobs/{job_id}",
+    )
+
+
+def open_stream(user_id: int, body: Callable[[], Iterator[str]], poll: str) -> Response:
+    """An event stream on one of this process's stream slots and one of the user's; 503 or
+    429 (saying to ``poll`` instead) when there is none."""
     state = current_app.extensions["trainq"]
     slots: threading.BoundedSemaphore = state["streams"]
     mine: _UserStreams = state.setdefault(
         "user_streams", _UserStreams(settings().web_streams_per_user)
     )
-    user_id = user.id
     if not slots.acquire(blocking=False):  # the process's total first, then the user's share
         limit = settings().web_streams
         raise Busy(
             f"this API process has {limit} event streams open, its most; reconnect with "
-            f"Last-Event-ID in {STREAMS_RETRY_SECONDS} s, or poll GET /api/v1/jobs/{job_id}",
+            f"Last-Event-ID in {STREAMS_RETRY_SECONDS} s, or poll {poll}",
             retry_after=STREAMS_RETRY_SECONDS,
             details={"limit": limit},
         )
@@ -175,14 +187,13 @@ def job_events(job_id: str) -> Response:
         slots.release()
         raise RateLimited(
             f"you have {mine.limit} event streams open on this API process, the most one user "
-            f"may; close one, or poll GET /api/v1/jobs/{job_id}",
+            f"may; close one, or poll {poll}",
             retry_after=STREAMS_RETRY_SECONDS,
             details={"limit": mine.limit},
         )
     try:
-        body = stream(state["sessions"], settings().redis_url, job_id, after)
         response = Response(
-            body,
+            body(),
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -193,3 +204,47 @@ def job_events(job_id: str) -> Response:
         mine.give_back(user_id)
         raise
     return response
+
+
+def sweep_stream(sessions: Any, sweep_id: str, after: int) -> Iterator[str]:
+    """Every trial's events after ``after`` (ids count across the sweep), polled, until the
+    sweep has ended; then one ``sweep`` event with the sweep as it ended."""
+    last_sent = time.monotonic()
+    yield f"retry: {RETRY_MS}\n\n"
+    while True:
+        session = sessions()
+        try:
+            row = session.get(Sweep, sweep_id)
+            over = row is None or row.status != SweepStatus.running
+            payloads = [
+                responses.body(responses.trial_event(r, trial))
+                for r, trial in events.sweep_events_after(session, sweep_id, after)
+            ]
+            final = None
+            if over and not payloads and row is not None:
+                final = responses.body(
+                    responses.sweep_summary(row, sweep_service.trials(session, sweep_id))
+                )
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            log.warning("sweep_id=%s events stream waits for the database: %s",
+                        sweep_id, describe(exc))  # fmt: skip
+            payloads, over, final = [], False, None
+        finally:
+            session.close()
+        for payload in payloads:
+            after = payload["id"]
+            yield _frame(payload)
+            last_sent = time.monotonic()
+        if final is not None:
+            yield f"id: {after}\nevent: sweep\ndata: {json.dumps(final)}\n\n"
+            return
+        if over and not payloads:
+            return
+        if payloads:
+            continue
+        time.sleep(POLL_SECONDS)
+        if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()

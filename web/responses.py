@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from shared import models as orm
 from shared.models import JobStatus, utcnow
 from shared.spec import inline
+from shared.sweeps import service
 from web import schemas
 
 if TYPE_CHECKING:
@@ -52,14 +53,15 @@ def progress_of(job: Progressing, now: datetime | None = None) -> schemas.Progre
     done, total = job.epochs_done, job.epochs_total
     percent = round(100.0 * done / total, 1) if total else 0.0
     stopped_early = job.status == JobStatus.succeeded and done < total
-    if stopped_early:
+    pruned = job.status == JobStatus.pruned
+    if stopped_early or pruned:
         percent = 100.0
     eta_seconds: float | None = None
     trained_here = done - (job.first_epoch - 1 if job.first_epoch else 0)
     if job.status == JobStatus.running and trained_here > 0 and job.started_at is not None:
         per_epoch = (now - job.started_at).total_seconds() / trained_here
         eta_seconds = round(max(per_epoch * (total - done), 0.0), 1)
-    elif job.status == JobStatus.succeeded:
+    elif job.status in (JobStatus.succeeded, JobStatus.pruned):
         eta_seconds = 0.0
     current = min(done + 1, total) if job.status == JobStatus.running else done
     return schemas.Progress(
@@ -69,7 +71,9 @@ def progress_of(job: Progressing, now: datetime | None = None) -> schemas.Progre
         percent=percent,
         eta_seconds=eta_seconds,
         eta=now + timedelta(seconds=eta_seconds) if eta_seconds is not None else None,
-        text=f"stopped early after epoch {done} of {total}"
+        text=f"pruned after epoch {done} of {total}"
+        if pruned
+        else f"stopped early after epoch {done} of {total}"
         if stopped_early
         else f"epoch {current} of {total}",
     )
@@ -92,6 +96,8 @@ def _summary_fields(job: orm.Job) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "test_metrics": job.test_metrics,
+        "sweep_id": job.sweep_id,
+        "trial": job.trial,
     }
 
 
@@ -162,6 +168,14 @@ def event(row: orm.Event) -> schemas.Event:
     )
 
 
+def trial_event(row: orm.Event, trial: int) -> schemas.Event:
+    """A trial's event as a sweep streams it: numbered across the sweep, with its trial."""
+    return schemas.Event.model_validate(
+        {"id": row.id, "job_id": row.job_id, "type": row.type, "created_at": row.created_at,
+         "trial": trial} | row.data
+    )  # fmt: skip
+
+
 def dataset(row: orm.Dataset) -> schemas.Dataset:
     """An uploaded dataset."""
     return schemas.Dataset(
@@ -173,4 +187,58 @@ def dataset(row: orm.Dataset) -> schemas.Dataset:
         n_train=row.n_train,
         n_test=row.n_test,
         created_at=row.created_at,
+    )
+
+
+def _sweep_fields(row: orm.Sweep, jobs: list[orm.Job], counts: dict[str, int]) -> dict[str, Any]:
+    sweep = service.parsed(row)
+    best = service.best(sweep, jobs)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "trials": counts,
+        "max_trials": row.max_trials,
+        "max_concurrent": sweep.max_concurrent,
+        "objective": schemas.SweepObjective(**sweep.objective.model_dump()),
+        "sampler": sweep.sampler,
+        "pruner": sweep.pruner.type,
+        "best": schemas.SweepBest(**vars(best)) if best is not None else None,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+    }
+
+
+def _counts(jobs: list[orm.Job]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for job in jobs:
+        out[str(job.status)] = out.get(str(job.status), 0) + 1
+    return out
+
+
+def sweep_summary(row: orm.Sweep, jobs: list[orm.Job]) -> schemas.SweepSummary:
+    """A sweep as answered at submit and listed (``jobs``: its trials with their epochs)."""
+    return schemas.SweepSummary(**_sweep_fields(row, jobs, _counts(jobs)))
+
+
+def sweep_detail(row: orm.Sweep, jobs: list[orm.Job]) -> schemas.Sweep:
+    """A sweep with its spec, its space and its trials."""
+    sweep = service.parsed(row)
+    tried = [
+        schemas.SweepTrial(
+            trial=j.trial if j.trial is not None else 0,
+            job_id=j.id,
+            status=j.status,
+            params=dict(j.trial_params or {}),
+            value=service.objective_value(j, sweep.objective.metric),
+            epochs_done=j.epochs_done,
+            epochs=j.epochs_total,
+        )
+        for j in jobs
+    ]
+    return schemas.Sweep(
+        **_sweep_fields(row, jobs, _counts(jobs)),
+        spec=inline.shown(sweep.spec),
+        space={path: p.model_dump(mode="json") for path, p in sweep.space.items()},
+        tried=tried,
     )

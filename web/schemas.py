@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.errors import ErrorCode
-from shared.models import JobStatus, Role
+from shared.models import JobStatus, Role, SweepStatus
 
 # A timestamp as datetime.isoformat() writes it (UTC: "+00:00", as the API always has).
 Timestamp = Annotated[
@@ -78,6 +78,8 @@ class JobSummary(BaseModel):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     test_metrics: dict[str, float | None] | None
+    sweep_id: str | None = Field(description="the sweep this job is a trial of, or null")
+    trial: int | None = Field(description="its trial number in the sweep (from 0), or null")
 
 
 class ListedJob(JobSummary):
@@ -168,6 +170,9 @@ class Event(BaseModel):
     attempt: int | None = None
     reason: str | None = None
     model: bool | None = None
+    trial: int | None = Field(
+        default=None, description="in a sweep's stream: the trial whose event it is"
+    )
 
 
 class ArrayInfo(BaseModel):
@@ -234,3 +239,62 @@ class Health(BaseModel):
     status: str
     checks: dict[str, str]
     periodic: str | None = None
+
+
+class SweepBest(BaseModel):
+    """The best succeeded trial so far: its job, its values and its objective."""
+
+    job_id: str
+    trial: int
+    params: dict[str, Any]
+    value: float
+
+
+class SweepObjective(BaseModel):
+    """The recorded metric the trials are judged by, and which way is better."""
+
+    metric: str
+    direction: str
+
+
+class SweepSummary(BaseModel):
+    """A sweep as answered at submit and as listed."""
+
+    id: str
+    name: str
+    status: SweepStatus
+    trials: dict[str, int] = Field(description="the sweep's trials by job status")
+    max_trials: int
+    max_concurrent: int
+    objective: SweepObjective
+    sampler: str
+    pruner: str
+    best: SweepBest | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
+class SweepTrial(BaseModel):
+    """One trial: its job, the values it tries, how far it got and its objective."""
+
+    trial: int
+    job_id: str
+    status: JobStatus
+    params: dict[str, Any]
+    value: float | None = Field(description="the objective at its last recorded epoch")
+    epochs_done: int
+    epochs: int
+
+
+class Sweep(SweepSummary):
+    """A sweep with its base spec, its search space and every trial asked for so far."""
+
+    spec: dict[str, Any]
+    space: dict[str, Any]
+    tried: list[SweepTrial] = Field(description="the trials asked for so far, by number")
+
+
+class SweepList(BaseModel):
+    """The caller's sweeps, newest first."""
+
+    sweeps: list[SweepSummary]

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from shared.jobs import lifecycle
+from shared.sweeps import service as sweeps
 from worker.checkpoint import Checkpoint
 from worker.watch import Stop, Watch
 
@@ -34,6 +35,15 @@ class EpochRecorder(keras.callbacks.Callback):
             ),
             f"record epoch {number}",
         )
+        # A sweep's trial: its pruner may stop it here, after this recorded epoch (not after
+        # its last: it has ended anyway).
+        trial = self.watch.sweep_id is not None and number < self.params.get("epochs", 0)
+        if trial and self.watch.patiently(
+            lambda: sweeps.judge_epoch(self.watch.db, self.watch.job_id, number),
+            f"judge epoch {number}",
+        ):
+            self.watch.pruned = True
+            self.model.stop_training = True
 
 
 class StopWhenAsked(keras.callbacks.Callback):

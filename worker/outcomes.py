@@ -12,6 +12,7 @@ from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import Publish, dispatch
 from shared.settings import Settings
+from shared.sweeps import service as sweeps
 from worker import checkpoint
 from worker.watch import Stop, Watch
 
@@ -27,6 +28,15 @@ def redispatch(settings: Settings, publish: Publish | None) -> None:
         dispatch(sessions(settings.database_url), settings, publish)
     except Exception:  # the periodic round dispatches what this one could not
         log.warning("dispatch after a job ended failed", exc_info=True)
+
+
+def advance_sweep(settings: Settings, sweep_id: str) -> None:
+    """Ask the sweep of a trial that ended here for its next trials; never fails the task (the
+    periodic round advances every sweep)."""
+    try:
+        sweeps.advance(sessions(settings.database_url), settings, sweep_id)
+    except Exception:
+        log.warning("sweep_id=%s: advancing after a trial ended failed", sweep_id, exc_info=True)
 
 
 SaveModel = Callable[[Any, Path], dict[str, tuple[str, int, str]]]

@@ -1,4 +1,5 @@
-"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost.
+"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost, and ask the
+sweeps for the trials they have room for.
 
 A round that finds the database unavailable ends there, noting when (``OUTAGE_KEY``); the next
 round runs as usual. A worker cannot write its heartbeat while the database is away, so after
@@ -26,6 +27,7 @@ from shared.jobs import lifecycle
 from shared.jobs.dispatch import dispatch
 from shared.models import utcnow
 from shared.settings import Settings, get_settings
+from shared.sweeps import service as sweeps
 from worker.celery_app import RECONCILE_TASK, Publisher
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,8 @@ def reconcile(self: Any) -> dict[str, list[str]] | None:
         result = reconcile_once(
             settings, lambda job_id: lifecycle.send(db, job_id, publish), client
         )
+        # Sweeps ask for their next trials first (a trial's end normally does it at once).
+        result["trials"] = sweeps.advance_all(db, settings)
         result["dispatched"] = dispatch(db, settings, publish)
         stamps.periodic_ran(client)
         return result

@@ -66,7 +66,9 @@ def checkpoint_dir(settings: Settings, job_id: str) -> Path:
 class Watch:
     """A job's watcher: beats its heart, notices cancel, timeout and shutdown, stops once."""
 
-    def __init__(self, settings: Settings, job_id: str, spec: JobSpec) -> None:
+    def __init__(
+        self, settings: Settings, job_id: str, spec: JobSpec, sweep_id: str | None = None
+    ) -> None:
         self.db, self.job_id, self.worker = sessions(settings.database_url), job_id, worker_name()
         self.checkpoint_dir = checkpoint_dir(settings, job_id)
         self.limit = time_limit(settings, spec)
@@ -77,6 +79,9 @@ class Watch:
         self.detail = ""
         # Training was stopped inside an epoch: that epoch is neither recorded nor checkpointed.
         self.interrupted = False
+        # A sweep's trial (its sweep's id), and whether the sweep's pruner stopped it.
+        self.sweep_id = sweep_id
+        self.pruned = False
         # The last finished epoch (1-based) and its seconds, timed once by the checkpoint
         # callback and recorded with the epoch's metrics by the epoch recorder.
         self.finished: tuple[int, float] | None = None

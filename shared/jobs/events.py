@@ -48,3 +48,18 @@ def events_after(session: Session, job_id: str, after: int, limit: int = 500) ->
             .limit(limit)
         )
     )
+
+
+def sweep_events_after(
+    session: Session, sweep_id: str, after: int, limit: int = 500
+) -> list[tuple[Event, int]]:
+    """The events of a sweep's trials with an id (the table's, across jobs) greater than
+    ``after``, oldest first, each with its trial number."""
+    rows = session.execute(
+        select(Event, Job.trial)
+        .join(Job, Job.id == Event.job_id)
+        .where(Job.sweep_id == sweep_id, Event.id > after)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    return [(event, trial or 0) for event, trial in rows]

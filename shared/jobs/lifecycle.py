@@ -214,25 +214,27 @@ def succeed(
     files: dict[str, tuple[str, int, str]],
     *,
     worker: str | None = None,
+    pruned: bool = False,
 ) -> bool:
-    """Mark the job succeeded with its test metrics and model files (format -> path, size, sha),
-    only if it is still running (on `worker`, when given). False if it is not: another worker
-    took it over, or it already ended."""
+    """Mark the job succeeded (``pruned``: a sweep's pruner stopped it after an epoch) with its
+    test metrics and model files (format -> path, size, sha), only if it is still running (on
+    `worker`, when given). False if it is not: another worker took it over, or it ended."""
     where = [Job.id == job_id, Job.status == JobStatus.running]
     if worker is not None:
         where.append(Job.worker == worker)
     metrics = clean_metrics(test_metrics) if test_metrics is not None else None
+    status = JobStatus.pruned if pruned else JobStatus.succeeded
     with transaction(db) as s:
         done = s.execute(
             update(Job)
             .where(*where)
-            .values(status=JobStatus.succeeded, test_metrics=metrics, finished_at=utcnow())
+            .values(status=status, test_metrics=metrics, finished_at=utcnow())
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             return False
         for fmt, (path, size, digest) in files.items():
             s.add(Artifact(job_id=job_id, format=fmt, path=path, size_bytes=size, sha256=digest))
-        add_event(s, job_id, STATUS, {"status": "succeeded", "test_metrics": metrics})
+        add_event(s, job_id, STATUS, {"status": str(status), "test_metrics": metrics})
         return True
 
 
@@ -254,7 +256,7 @@ def fail(db: Sessions, job_id: str, error: str, *, worker: str | None = None) ->
 
 
 def is_finished(db: Sessions, job_id: str) -> bool:
-    """Whether the job has ended (succeeded, failed or cancelled)."""
+    """Whether the job has ended (succeeded, failed, cancelled or pruned)."""
     with transaction(db) as s:
         return s.scalar(select(Job.status).where(Job.id == job_id)) in FINISHED
 
