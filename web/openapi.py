@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.models import JobStatus
 from shared.spec.job import JobSpec
+from shared.sweeps.spec import SweepSpec
 from web.schemas import (
     CancelledJob,
     Dataset,
@@ -26,6 +27,9 @@ from web.schemas import (
     Me,
     PredictRequest,
     PredictResponse,
+    Sweep,
+    SweepList,
+    SweepSummary,
 )
 
 bp = Blueprint("openapi", __name__)
@@ -33,9 +37,9 @@ bp = Blueprint("openapi", __name__)
 
 MODELS: list[type[BaseModel]] = [
     JobSpec, ErrorBody, Job, JobSummary, JobPage, CancelledJob, PredictRequest, PredictResponse,
-    Event, Dataset, DatasetList, Me, Health,
+    Event, Dataset, DatasetList, Me, Health, SweepSpec, SweepSummary, Sweep, SweepList,
 ]  # fmt: skip
-REQUESTS = (JobSpec, PredictRequest)  # published as validated; the rest as serialized
+REQUESTS = (JobSpec, PredictRequest, SweepSpec)  # published as validated; the rest as serialized
 
 
 def _ref(model: type[BaseModel] | str) -> dict[str, Any]:
@@ -94,6 +98,36 @@ SSE_EVENT: dict[str, Any] = {
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+SWEEP_ID = {"name": "sweep_id", "in": "path", "required": True,
+            "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+
+# A sweep's stream: its trials' events (each an Event with its trial), then one ``sweep``
+# event whose data is the sweep as it ended.
+SWEEP_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "the event's id across the sweep"},
+        "event": {"type": "string", "enum": ["status", "epoch", "sweep"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"anyOf": [_ref(Event), _ref(SweepSummary)]},
+        },
+        "retry": {"type": "integer", "description": "milliseconds to wait before reconnecting"},
+    },
+    "anyOf": [{"required": ["id", "event", "data"]}, {"required": ["retry"]}],
+}
+
+# The sweep's example: examples/sweep.json, two one-epoch trials.
+SWEEP_EXAMPLE: dict[str, Any] = {
+    "name": "learning rate",
+    "spec": SPEC_EXAMPLE,
+    "space": {"fit.batch_size": {"type": "categorical", "choices": [32, 64]}},
+    "objective": {"metric": "val_loss", "direction": "minimize"},
+    "sampler": "grid",
+    "max_trials": 2,
+    "max_concurrent": 1,
+}
 
 
 def _paths() -> dict[str, Any]:
@@ -241,6 +275,76 @@ def _paths() -> dict[str, Any]:
                     "200": _json(CancelledJob, "cancelled"),
                     "202": _json(CancelledJob, "running; it stops after the batch in progress"),
                     **_errors(401, 404, 409),
+                },
+            }
+        },
+        "/api/v1/sweeps": {
+            "post": {
+                "summary": "Submit a sweep: trials of a base spec over a search space",
+                "description": "The whole sweep is checked first (its paths, ranges, and its "
+                "corner points built against the dataset): a refusal names the path. Each "
+                "trial is a job with `sweep_id` and `trial`; a trial its pruner stops ends "
+                "`pruned`.",
+                "operationId": "submitSweep",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref(SweepSpec), "example": SWEEP_EXAMPLE}
+                    },
+                },
+                "responses": {
+                    "202": _json(SweepSummary, "the sweep, its first trials queued"),
+                    **_errors(400, 401, 413, 422, 429),
+                },
+            },
+            "get": {
+                "summary": "Your sweeps, newest first",
+                "operationId": "listSweeps",
+                "responses": {"200": _json(SweepList, "your sweeps"), **_errors(401)},
+            },
+        },
+        "/api/v1/sweeps/{sweep_id}": {
+            "get": {
+                "summary": "A sweep: trials by state, the best so far, every trial's values",
+                "operationId": "getSweep",
+                "parameters": [SWEEP_ID],
+                "responses": {"200": _json(Sweep, "the sweep"), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/sweeps/{sweep_id}/cancel": {
+            "post": {
+                "summary": "Cancel a sweep: no more trials, queued ones at once, running ones "
+                "after their batch",
+                "operationId": "cancelSweep",
+                "parameters": [SWEEP_ID],
+                "responses": {
+                    "200": _json(Sweep, "ended"),
+                    "202": _json(Sweep, "its running trials stop after their batch"),
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/api/v1/sweeps/{sweep_id}/events": {
+            "get": {
+                "summary": "Live events of every trial (server-sent), then the sweep's end",
+                "description": "Each trial event's `data` is an `Event` with its `trial`; ids "
+                "count across the sweep (send the last as `Last-Event-ID` to resume). The "
+                "stream ends with one `sweep` event holding the sweep as it ended.",
+                "operationId": "sweepEvents",
+                "parameters": [
+                    SWEEP_ID,
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "text/event-stream of trial events, then the sweep",
+                        "content": {"text/event-stream": {"schema": SWEEP_EVENT}},
+                    },
+                    **_errors(401, 404, 422, 429, 503),
                 },
             }
         },

@@ -21,11 +21,12 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 # below. On the command line, --checks would override these per-operation settings.
 CONFIG = """
 # A request that its schema admits may still be refused with 422 where the rule cannot be put
-# in JSON Schema: a spec must build and fit its dataset (submitJob), an upload must be an .npz
-# of the allowed arrays (uploadDataset), and only administrators may list with all=true
-# (listJobs). Those operations document the 422; positive_data_acceptance takes it there.
+# in JSON Schema: a spec must build and fit its dataset (submitJob, and a sweep's paths and
+# corners: submitSweep), an upload must be an .npz of the allowed arrays (uploadDataset), and
+# only administrators may list with all=true (listJobs). Those operations document the 422;
+# positive_data_acceptance takes it there.
 [[operations]]
-include-operation-id = ["submitJob", "uploadDataset", "listJobs"]
+include-operation-id = ["submitJob", "submitSweep", "uploadDataset", "listJobs"]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx",
 ]
@@ -81,6 +82,7 @@ def test_schemathesis_finds_every_response_as_documented(
          # A queued job's stream stays open until the job ends, and nothing runs it here
          # (tests/web/test_events.py and tests/integration/test_events.py read the streams).
          "--exclude-path", "/api/v1/jobs/{job_id}/events",
+         "--exclude-path", "/api/v1/sweeps/{sweep_id}/events",
          "-H", f"Authorization: Bearer {token}", "--no-color"],
         capture_output=True, text=True, timeout=150, cwd=tmp_path,
     )  # fmt: skip
