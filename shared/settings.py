@@ -126,8 +126,9 @@ class Settings(BaseSettings):
     max_spec_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=1024,
-        description="Largest job spec a submit reads (413 payload_too_large above it, before "
-        "any of it is read when the request says its length): bigger data is an upload.",
+        description="Largest job spec a submit reads (413 payload_too_large above it): of a "
+        "bigger body no more than this is read, and a string too long in it is 422 "
+        "invalid_spec naming the field. Bigger data is an upload.",
     )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,

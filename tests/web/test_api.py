@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -241,6 +242,76 @@ def test_body_over_the_size_limit(settings: Settings, alice: User) -> None:
     assert_error(submit(client, alice, spec), 413, "payload_too_large")
     assert total_jobs(client, alice) == 0
     assert submit(client, alice).status_code == 202  # the quickstart fits under the limit
+
+
+class _Counted(io.BytesIO):
+    """A request body that counts what the app reads of it."""
+
+    taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.taken += len(data)
+        return data
+
+
+def _post_raw(client: FlaskClient, user: User, body: bytes, chunked: bool = False) -> Any:
+    stream = _Counted(body)
+    headers, extra = dict(user["headers"]), {}
+    if chunked:  # no length: as gunicorn hands on a chunked body, a stream it ends itself
+        headers["Transfer-Encoding"] = "chunked"
+        extra = {"wsgi.input_terminated": True}
+    response = client.post(JOBS, input_stream=stream, content_type="application/json",
+                           headers=headers, environ_overrides=extra)  # fmt: skip
+    return response, stream.taken
+
+
+def _named(name_chars: int) -> bytes:
+    spec = quickstart()
+    spec["model"]["layers"][1]["config"]["name"] = "n" * name_chars
+    return json.dumps(spec).encode()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_long_string_in_a_body_over_the_limit_is_named(
+    settings: Settings, alice: User, chunked: bool
+) -> None:
+    limit = 8192
+    client = create_app(settings.model_copy(update={"max_spec_bytes": limit})).test_client()
+    response, taken = _post_raw(client, alice, _named(2_000_000), chunked)
+    error = assert_error(response, 422, "invalid_spec")
+    assert taken == limit + chunked  # the first bytes only (and one more if no length is given)
+    [refusal] = error["details"]["errors"]
+    assert refusal["field"] == "model.layers[1].config.name"
+    assert refusal["message"].startswith("a string of at least ")
+    assert refusal["message"].endswith("characters; at most 1024")
+    assert error["message"] == f"{refusal['field']}: {refusal['message']}"
+    # As a body within the limit with a string too long is refused: the same shape and field.
+    within = assert_error(_post_raw(client, alice, _named(2000))[0], 422, "invalid_spec")
+    assert within["details"] == {
+        "errors": [
+            {"field": refusal["field"], "message": "a string of 2000 characters; at most 1024"}
+        ]
+    }
+    assert total_jobs(client, alice) == 0
+    response, _ = _post_raw(client, alice, json.dumps(quickstart()).encode(), chunked)
+    assert response.status_code == 202, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_for_its_size_alone_is_413_read_no_further(
+    settings: Settings, alice: User, chunked: bool
+) -> None:
+    limit = 8192
+    client = create_app(settings.model_copy(update={"max_spec_bytes": limit})).test_client()
+    spec = quickstart()
+    spec["fit"]["sample_weight"] = [1.0] * 100_000  # big, but no string over the limit
+    embedded = {**quickstart(), "model": {"json": json.dumps({"x": "n" * 100_000})}}
+    for body in (spec, embedded):  # a model.json is a document of its own: too large, no more
+        response, taken = _post_raw(client, alice, json.dumps(body).encode(), chunked)
+        assert_error(response, 413, "payload_too_large")
+        assert taken == limit + chunked
+    assert total_jobs(client, alice) == 0
 
 
 # -- ownership -----------------------------------------------------------------------------
