@@ -20,6 +20,8 @@ from shared.spec.fit import Scalar, Strict
 
 Part = str | int
 _PART = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)|\[(?P<index>\d{1,6})\]")
+_STEP = r"[A-Za-z_][A-Za-z0-9_]*(?:\[\d{1,6}\])*"
+_PATH = re.compile(rf"{_STEP}(?:\.{_STEP})*")
 MAX_DIMENSIONS = 32
 MAX_CHOICES = 1000
 MAX_GRID = 100_000
@@ -28,22 +30,12 @@ Number = StrictInt | float
 
 def parse_path(path: str) -> list[Part]:
     """``model.layers[1].config.units`` as ["model", "layers", 1, "config", "units"]."""
-    parts: list[Part] = []
-    pos = 0
-    while pos < len(path):
-        if parts and path[pos] == ".":
-            pos += 1
-        match = _PART.match(path, pos)
-        if match is None or (match["key"] is not None and parts and path[pos - 1] != "."):
-            raise ValueError(
-                f"{path!r} is not a spec path: write keys with dots and list items with [i], "
-                "e.g. model.layers[1].config.units"
-            )
-        parts.append(match["key"] if match["key"] is not None else int(match["index"]))
-        pos = match.end()
-    if not parts or not isinstance(parts[0], str):
-        raise ValueError(f"{path!r} is not a spec path")
-    return parts
+    if not _PATH.fullmatch(path):
+        raise ValueError(
+            f"{path[:200]!r} is not a spec path: write keys with dots and list items with [i], "
+            "e.g. model.layers[1].config.units"
+        )
+    return [m["key"] if m["key"] is not None else int(m["index"]) for m in _PART.finditer(path)]
 
 
 def _show(parts: list[Part]) -> str:
