@@ -56,11 +56,13 @@ def test_the_example_sweep_is_accepted_with_its_first_trials(
         assert job["sweep_id"] == sweep["id"] and job["trial"] == trial["trial"]
         assert job["status"] == "queued"
         # the trial's spec is the base spec with its values
-        assert job["spec"]["model"]["layers"][1]["config"]["units"] == (
-            trial["params"]["model.layers[1].config.units"]
+        assert (
+            job["spec"]["model"]["layers"][1]["config"]["units"]
+            == (trial["params"]["model.layers[1].config.units"])
         )
-        assert job["spec"]["compile"]["optimizer"]["config"]["learning_rate"] == (
-            trial["params"]["compile.optimizer.config.learning_rate"]
+        assert (
+            job["spec"]["compile"]["optimizer"]["config"]["learning_rate"]
+            == (trial["params"]["compile.optimizer.config.learning_rate"])
         )
     assert detail["tried"][0]["params"] != detail["tried"][1]["params"]
     listed = client.get(SWEEPS, headers=alice["headers"]).get_json()["sweeps"]
