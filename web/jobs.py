@@ -16,7 +16,7 @@ from shared.db import describe, unavailable
 from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
 from shared.jobs import dispatch, lifecycle, queries, quotas
 from shared.ml import serving, submit_check
-from shared.models import JobStatus, Role
+from shared.models import WITH_MODEL, JobStatus, Role
 from shared.spec.job import JobSpec
 from web import bodies, responses
 from web.auth import bearer, current_token, current_user
@@ -36,7 +36,7 @@ def _json_body(refused: type[TrainqError] = InvalidInput) -> Any:
 def submit() -> ResponseReturnValue:
     """Validate and record a job, then hand it to the workers: 202 with the job."""
     user = current_user()
-    # A bigger body is never read: the spec's own limit, within the limit of every request.
+    # A bigger body is read no further than the limit: the spec's own, within every request's.
     request.max_content_length = min(settings().max_spec_bytes, settings().max_request_bytes)
     spec = JobSpec.model_validate(_json_body(InvalidSpec))
     session = db()
@@ -140,7 +140,7 @@ def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
             f"job {job_id} was cancelled before its first epoch ended: it has no model",
             details={"status": str(job.status)},
         )
-    if job.status not in (JobStatus.succeeded, JobStatus.cancelled):
+    if job.status not in WITH_MODEL:
         raise Conflict(
             f"job {job_id} is {job.status}; its model is available once it has succeeded",
             details={"status": str(job.status)},
