@@ -131,3 +131,29 @@ def test_sdk_typed_errors_and_resumed_follow(live: Live, followed: dict[str, Any
     assert [e["id"] for e in events] == list(range(1, 7))
     resumed = list(client.follow(followed["job_id"], last_event_id=3))
     assert resumed == events[3:]
+
+
+def test_sweep_submit_follow_shows_the_trials_live_and_ends_with_the_best(
+    live: Live, tmp_path: Path
+) -> None:
+    body = json.loads((ROOT / "examples" / "sweep.json").read_text())
+    body["spec"]["fit"]["epochs"] = 1
+    body.update(max_trials=2, max_concurrent=2, pruner={"type": "none"}, sampler="random", seed=7)
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(body))
+    code, screen = _run_in_terminal([TRAINQ, "sweep", "submit", str(path), "--follow"], _env(live))
+    assert code == 0, screen
+    sweep_id = screen.splitlines()[0].strip()
+    client = trainq.Client(live.url, _token(live))
+    sweep = client.get_sweep(sweep_id)
+    assert sweep["status"] == "succeeded" and sweep["trials"] == {"succeeded": 2}
+    best = sweep["best"]
+    assert "TRIAL" in screen and "VAL_ACCURACY" in screen and "learning_rate" in screen
+    last = screen.strip().splitlines()[-1]
+    assert f"best: trial {best['trial']}, job {best['job_id']}, val_accuracy=" in last
+    assert f"model.layers[1].config.units={best['params']['model.layers[1].config.units']}" in last
+
+    # Its events replayed: both trials' epochs, then the sweep as it ended.
+    events = list(client.follow_sweep(sweep_id))
+    assert {e["trial"] for e in events if e["type"] == "epoch"} == {0, 1}
+    assert events[-1]["type"] == "sweep" and events[-1]["sweep"]["best"] == best

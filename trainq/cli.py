@@ -1,4 +1,5 @@
-"""The `trainq` command: run the service, manage users, submit and follow jobs, use models."""
+"""The `trainq` command: run the service, manage users, submit and follow jobs and sweeps,
+use models."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import requests
 
+from trainq import sweeps
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
 
@@ -132,6 +134,50 @@ def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(client: Client, args: argparse.Namespace) -> int:
+    if args.action == "submit":
+        sweep = client.submit_sweep(_load_spec(args.file))
+        print(sweep["id"] if not args.json else json.dumps(sweep, indent=2), flush=True)
+        return sweeps.follow(client, sweep["id"]) if args.follow else 0
+    if args.action == "follow":
+        return sweeps.follow(client, args.sweep_id)
+    if args.action == "list":
+        listed = client.list_sweeps()
+        if args.json:
+            print(json.dumps(listed, indent=2))
+        else:
+            console().print(sweeps.sweeps_table(listed["sweeps"]))
+        return 0
+    if args.action == "cancel":
+        sweep = client.cancel_sweep(args.sweep_id)
+        state = "stopping (its running trials after their batch)"
+        state = state if sweep["status"] == "running" else sweep["status"]
+        print(json.dumps(sweep, indent=2) if args.json else f"{sweep['id']}: {state}")
+        return 0
+    if args.json:
+        print(json.dumps(client.get_sweep(args.sweep_id), indent=2))
+        return 0
+    return sweeps.status(client, args.sweep_id)
+
+
+def _sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    sw = sub.add_parser("sweep", help="submit, follow and cancel hyperparameter sweeps")
+    sw_sub = sw.add_subparsers(dest="action", required=True)
+    s = sw_sub.add_parser(
+        "submit", parents=[common], help="submit a sweep (JSON or YAML file, - for stdin)"
+    )
+    s.add_argument("file")
+    s.add_argument("--follow", action="store_true", help="show the trials live until the end")
+    for name, text in (
+        ("status", "a sweep's trials as a table, the best one marked"),
+        ("follow", "show a sweep's trials live until it ends, then its best trial"),
+        ("cancel", "stop a sweep: no more trials, running ones after their batch"),
+    ):
+        sw_sub.add_parser(name, parents=[common], help=text).add_argument("sweep_id")
+    sw_sub.add_parser("list", parents=[common], help="your sweeps, newest first")
+    sw.set_defaults(func=_cmd_sweep)
+
+
 # Commands of the server itself, run where it runs; its `shared.commands.cli` reads their
 # arguments. The client finds it by name when the server is installed beside it.
 SERVER_COMMANDS = {
@@ -216,6 +262,7 @@ def parser() -> argparse.ArgumentParser:
     ds_sub.add_parser("list", parents=[common], help="your datasets").set_defaults(
         func=_cmd_datasets
     )
+    _sweep_parser(sub, common)
     return p
 
 

@@ -6,7 +6,7 @@ import builtins
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from trainq.errors import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-FINISHED = ("succeeded", "failed", "cancelled")
+# A job's final statuses (pruned: a sweep's pruner stopped the trial; its model is kept).
+FINISHED = ("succeeded", "failed", "cancelled", "pruned")
 # A stream refused because the server has as many open as it keeps: when to try again at most.
 MAX_BUSY_WAIT = 30.0
 
@@ -49,9 +50,16 @@ def is_final(event: dict[str, Any]) -> bool:
     return event.get("type") == "status" and event.get("status") in FINISHED
 
 
+def _is_sweep_end(event: dict[str, Any]) -> bool:
+    """True for the event that ends a sweep's stream (a trial's final status does not)."""
+    return event.get("type") == "sweep"
+
+
 def _job_event(event: sse.Event) -> dict[str, Any]:
-    """A job's event as the API sends it (JSON data), with its type and id."""
-    body: dict[str, Any] = json.loads(event.data)
+    """A job's event as the API sends it (JSON data), with its type and id; a sweep's last
+    event (type ``sweep``) as ``{"type", "id", "sweep": <the sweep's summary>}``."""
+    data: dict[str, Any] = json.loads(event.data)
+    body: dict[str, Any] = {"type": "sweep", "sweep": data} if event.type == "sweep" else data
     body.setdefault("type", event.type)
     if event.id is not None:
         body["id"] = int(event.id)
@@ -132,7 +140,24 @@ class Client:
         unavailable), or that is over the caller's share of its streams (429 rate_limited), is
         asked for again when it says (at most MAX_BUSY_WAIT seconds later).
         """
+
+        def ended(last: int) -> builtins.list[dict[str, Any]] | None:
+            return [] if self.get(job_id)["status"] in FINISHED else None
+
         path = f"/api/v1/jobs/{job_id}/events"
+        return self._follow(path, last_event_id, retry, is_final, ended)
+
+    def _follow(
+        self,
+        path: str,
+        last_event_id: int,
+        retry: float,
+        final: Callable[[dict[str, Any]], bool],
+        ended: Callable[[int], builtins.list[dict[str, Any]] | None],
+    ) -> Iterator[dict[str, Any]]:
+        """An event stream's events until its ``final`` one, resumed after drops and busy answers;
+        ``ended(last id)``, asked when the server closes without a final event: the events that
+        end it if what it streams has ended (then over), else None (asked for again)."""
         while True:
             headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last_event_id)}
             try:
@@ -143,7 +168,7 @@ class Client:
                         job_event = _job_event(event)
                         last_event_id = job_event.get("id", last_event_id)
                         yield job_event
-                        if is_final(job_event):
+                        if final(job_event):
                             return
             except (
                 requests.ConnectionError,
@@ -157,10 +182,43 @@ class Client:
                 wait = retry if busy.retry_after is None else busy.retry_after
                 time.sleep(min(wait, MAX_BUSY_WAIT))
                 continue
-            # The server closed the stream without a final event: over if the job has ended.
-            if self.get(job_id)["status"] in FINISHED:
+            # The server closed the stream without a final event: over if the thing has ended.
+            last = ended(last_event_id)
+            if last is not None:
+                yield from last
                 return
             time.sleep(retry)
+
+    def submit_sweep(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit a sweep (POST /api/v1/sweeps: base spec, space, objective...); returns it."""
+        return self._call("POST", "/api/v1/sweeps", json=body).json()
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """A sweep with its best trial so far and every trial tried (``tried``)."""
+        return self._call("GET", f"/api/v1/sweeps/{sweep_id}").json()
+
+    def list_sweeps(self) -> dict[str, Any]:
+        """The caller's sweeps, newest first (``{"sweeps": [...]}``)."""
+        return self._call("GET", "/api/v1/sweeps").json()
+
+    def cancel_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """Stop a sweep: no more trials, queued ones cancelled, running ones after a batch."""
+        return self._call("POST", f"/api/v1/sweeps/{sweep_id}/cancel").json()
+
+    def follow_sweep(
+        self, sweep_id: str, last_event_id: int = 0, retry: float = 2.0
+    ) -> Iterator[dict[str, Any]]:
+        """Every trial's events (each with its ``trial`` and ``job_id``) until the sweep ends,
+        then one ``{"type": "sweep", "id", "sweep": <summary>}``; resumed as ``follow`` is."""
+
+        def ended(last: int) -> builtins.list[dict[str, Any]] | None:
+            sweep = self.get_sweep(sweep_id)
+            return None if sweep["status"] == "running" else [
+                {"type": "sweep", "id": last, "sweep": sweep}
+            ]  # fmt: skip
+
+        path = f"/api/v1/sweeps/{sweep_id}/events"
+        return self._follow(path, last_event_id, retry, _is_sweep_end, ended)
 
     def predict(self, job_id: str, instances: builtins.list[Any]) -> builtins.list[dict[str, Any]]:
         """Logits, probabilities and class for each raw instance."""

@@ -136,7 +136,7 @@ def remote_fit(
         job = client.get(job["id"])
     else:
         job = client.wait(job["id"])
-    if job["status"] == "succeeded" and load_weights:
+    if job["status"] in ("succeeded", "pruned") and load_weights:  # both keep their model
         import keras
 
         with tempfile.TemporaryDirectory() as folder:

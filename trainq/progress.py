@@ -34,7 +34,8 @@ def _eta(durations: list[float], done: int, total: int) -> str:
 
 
 def follow(client: Client, job_id: str) -> int:
-    """Show the job live until it ends; 0 if it succeeded, 1 with the reason if not."""
+    """Show the job live until it ends; 0 if it succeeded (or its sweep pruned it), 1 with the
+    reason if not."""
     out, err = console(), console(stderr=True)
     total = client.get(job_id)["progress"]["epochs"]
     durations: list[float] = []
@@ -71,7 +72,7 @@ def follow(client: Client, job_id: str) -> int:
     if final.get("status") not in FINISHED:  # the stream ended without a final event
         job = client.get(job_id)
         final = {k: job.get(k) for k in ("status", "error", "test_metrics")}
-    if final.get("status") == "succeeded":
+    if final.get("status") in ("succeeded", "pruned"):  # pruned: its sweep stopped it early
         if final.get("test_metrics"):
             out.print(f"test: {metrics_text(final['test_metrics'])}", markup=False)
         return 0
