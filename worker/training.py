@@ -15,6 +15,7 @@ from shared.db import Sessions, describe, patiently, sessions, transaction, unav
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import Publish
 from shared.ml import fit_plan
+from shared.ml.adapt import adapt
 from shared.ml.build import (
     auto_steps_per_execution,
     build_model,
@@ -26,10 +27,11 @@ from shared.settings import Settings
 from shared.spec.job import JobSpec
 from worker import checkpoint
 from worker.callbacks import EpochRecorder, supervision
-from worker.outcomes import finish_stopped, redispatch
+from worker.outcomes import advance_sweep, finish_stopped, redispatch
 from worker.watch import Watch, checkpoint_dir, worker_name
 
 log = logging.getLogger(__name__)
+ADAPT_BATCH = 256  # rows a batch when a Normalization is adapted on the training data
 
 
 def _describe(exc: BaseException) -> str:
@@ -54,18 +56,23 @@ def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
     return files
 
 
-def _train(settings: Settings, job_id: str, spec: JobSpec, publish: Publish | None) -> None:
+def _train(
+    settings: Settings, job_id: str, spec: JobSpec, sweep_id: str | None, publish: Publish | None
+) -> None:
     if spec.seed is not None:
         keras.utils.set_random_seed(spec.seed)
     plan = fit_plan.make(settings, spec)
     model = build_model(spec, plan.input_shapes)
+    if checkpoint.read_meta(checkpoint_dir(settings, job_id)) is None:  # else its weights hold them
+        for name in adapt(model, lambda: plan.training_x(spec, ADAPT_BATCH)):
+            log.info("job_id=%s Normalization %r adapted on the training data", job_id, name)
     steps = auto_steps_per_execution(
         spec, plan.steps_per_epoch(spec), settings.auto_steps_per_execution
     )
     compile_model(model, spec, steps_per_execution=steps)
     build_state(model, plan.first_row())
     log.info("job_id=%s steps_per_execution=%d", job_id, steps)
-    with Watch(settings, job_id, spec) as watch:
+    with Watch(settings, job_id, spec, sweep_id) as watch:
         model.fit(
             plan.x,
             plan.y,
@@ -95,8 +102,10 @@ def _train(settings: Settings, job_id: str, spec: JobSpec, publish: Publish | No
             return
         files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
     done = watch.patiently(
-        lambda: lifecycle.succeed(watch.db, job_id, test_metrics, files, worker=watch.worker),
-        "succeeded",
+        lambda: lifecycle.succeed(
+            watch.db, job_id, test_metrics, files, worker=watch.worker, pruned=watch.pruned
+        ),
+        "pruned" if watch.pruned else "succeeded",
     )
     if not done:
         log.warning(
@@ -104,11 +113,11 @@ def _train(settings: Settings, job_id: str, spec: JobSpec, publish: Publish | No
         )
 
 
-def _spec(db: Sessions, job_id: str) -> JobSpec:
+def _spec(db: Sessions, job_id: str) -> tuple[JobSpec, str | None]:
     with transaction(db) as s:
         job = s.get(Job, job_id)
         assert job is not None
-        return JobSpec.model_validate(job.spec)
+        return JobSpec.model_validate(job.spec), job.sweep_id
 
 
 def _finished(db: Sessions, job_id: str) -> bool:
@@ -143,9 +152,12 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
             checkpoint.remove(checkpoint_dir(settings, job_id))
         return
     log.info("job_id=%s state=running worker=%s", job_id, worker)
+    sweep_id = None
     try:
-        spec = patiently(lambda: _spec(db, job_id), within=wait, what=f"job_id={job_id} spec")
-        _train(settings, job_id, spec, publish)
+        spec, sweep_id = patiently(
+            lambda: _spec(db, job_id), within=wait, what=f"job_id={job_id} spec"
+        )
+        _train(settings, job_id, spec, sweep_id, publish)
     except Exception as exc:  # any failure ends the job failed, never stuck in running
         if unavailable(exc):
             # Nothing can be written: the job stays running, its checkpoint kept, and the
@@ -163,4 +175,6 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
         keras.backend.clear_session(free_memory=False)
         if _finished(db, job_id):  # kept only while the job may resume
             checkpoint.remove(checkpoint_dir(settings, job_id))
+            if sweep_id is not None:  # a trial ended: its sweep asks for the next one
+                advance_sweep(settings, sweep_id)
             redispatch(settings, publish)  # its slot is free: the next job starts now

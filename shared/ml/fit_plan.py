@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,17 @@ class FitPlan:
         """The first training row (x, y), for the shapes and dtypes of the data."""
         source = self.dataset if self.dataset is not None else self
         return _take(source.x, slice(0, 1)), _take(source.y, slice(0, 1))
+
+    def training_x(self, spec: JobSpec, batch_size: int) -> Iterator[Any]:
+        """The x of the rows the model trains on (without validation_split's last fraction, as
+        Keras splits it), in batches: what a user would adapt() a layer on."""
+        if self.dataset is not None:  # already split
+            x, n = self.dataset.x, self.dataset.n
+        else:
+            x = self.x
+            n = math.floor(_length(x) * (1.0 - spec.fit.validation_split))
+        for start in range(0, n, batch_size):
+            yield _take(x, slice(start, min(start + batch_size, n)))
 
     def steps_per_epoch(self, spec: JobSpec) -> int:
         """Training steps in one epoch, as Keras will count them."""

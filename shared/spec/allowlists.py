@@ -37,16 +37,18 @@ LAYERS = frozenset(
         # copy their value_range), which the end of every job does; nor
         # RandomShear, whose config Keras cannot load back, nor Equalization, which Keras cannot
         # rebuild in a Functional model (it returns its input when not training: a cycle).
-        # preprocessing whose state adapt() computes: only with that state in the config
-        # (ADAPTED_STATE below)
+        # preprocessing whose state adapt() computes: with that state in the config, but a
+        # Normalization the worker adapts (ADAPTED_STATE below)
         "Normalization", "Discretization", "IntegerLookup",
     }
 )  # fmt: skip
 
 # Preprocessing layers whose state adapt() would compute, and the config keys that give it
-# instead: trainq never calls adapt(), and a to_json() document carries no weights, so these are
-# accepted only with their state in the config. A vocabulary or bin boundaries are a list (an
-# IntegerLookup vocabulary given as a string is a file path, which is never read).
+# instead: a to_json() document carries no weights, so these are accepted only with their state
+# in the config, but a Normalization without mean and variance that is a layer of the model itself
+# (called once): the worker adapts it on the training data before fit (shared.ml.adapt). A
+# vocabulary or bin boundaries are a list (an IntegerLookup vocabulary given as a string is a
+# file path, which is never read).
 ADAPTED_STATE: dict[str, tuple[str, ...]] = {
     "Normalization": ("mean", "variance"),
     "Discretization": ("bin_boundaries",),

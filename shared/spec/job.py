@@ -110,7 +110,8 @@ class LayerSpec(Strict):
             )
         _check_value(self.config, "config")
         _check_activations(self.config, "config")
-        refusal = model_json.adapt_refusal(self.class_name, self.config)
+        # a layer of the list itself: a Normalization left to adapt() is adapted by the worker
+        refusal = model_json.adapt_refusal(self.class_name, self.config, adaptable=True)
         if refusal is not None:
             raise ValueError(f"config.{refusal[0]}: {refusal[1]}")
         return self

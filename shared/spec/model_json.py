@@ -7,7 +7,8 @@ for it, with no registered name other than Keras's own: so the deserializer it i
 to a tensor: ``keras.ops.add``, ``x * 2``, ``x[:, 1:]``) are classes of ``keras.src.ops`` modules,
 checked against their own allow-list; the values Keras writes into their calls (slices, the
 ellipsis, constant arrays) are plain data. Preprocessing layers whose state ``adapt()`` computes
-must carry it in their config. Nothing here imports Keras.
+carry it in their config, but a ``Normalization`` of the model itself, which the worker adapts on
+the training data (``shared.ml.adapt``). Nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -90,19 +91,36 @@ def _count_layers(model: dict[str, Any], depth: int = 0) -> int:
     )
 
 
-def adapt_refusal(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
+def adapt_refusal(
+    class_name: str, config: dict[str, Any], adaptable: bool = False
+) -> tuple[str, str] | None:
     """(config key, message) when a preprocessing layer would need adapt(): its state is not in
-    its config. trainq never calls adapt(), and a to_json() document carries no weights."""
+    its config. A Normalization without mean and variance is the exception where ``adaptable``
+    (a layer of the model itself, called once): the worker adapts it on the training data."""
     keys = ADAPTED_STATE.get(class_name)
     if keys is None:
         return None
     missing = [k for k in keys if config.get(k) is None]
+    if class_name == "Normalization" and missing:
+        if len(missing) == 1:
+            return missing[0], (
+                "Normalization takes its mean and variance together, or neither (it is then "
+                "adapted on the job's training data)"
+            )
+        if adaptable:
+            return None
+        return missing[0], (
+            "Normalization without its mean and variance is adapted on the training data only "
+            "as a layer of the model itself, called once: inside a nested model or a wrapper, or "
+            "shared, its input is not computed from the model's inputs; give its state "
+            "(adapt() on your data), e.g. Normalization(mean=..., variance=...)"
+        )
     if missing:
         return missing[0], (
             f"{class_name} needs its {' and '.join(keys)} in its config: its state would come "
-            f"from adapt(), which this service never calls, and a model document carries no "
-            f"weights; compute it (adapt() on your data) and pass it to the constructor, e.g. "
-            f"{class_name}({', '.join(f'{k}=...' for k in keys)})"
+            f"from adapt(), which this service calls only for Normalization, and a model "
+            f"document carries no weights; compute it (adapt() on your data) and pass it to the "
+            f"constructor, e.g. {class_name}({', '.join(f'{k}=...' for k in keys)})"
         )
     for key in ("vocabulary", "bin_boundaries"):
         if key in keys and not isinstance(config[key], list):
@@ -119,7 +137,10 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str]) -> None:
+def _object(
+    value: dict[str, Any], path: str, depth: int, kinds: frozenset[str], own: bool = False
+) -> None:
+    """An object of the document; ``own``: a layer of the document's model itself (not nested)."""
     name = value.get("class_name")
     if not isinstance(name, str):
         raise Refused(f"{_join(path, 'class_name')}: must be a string")
@@ -153,7 +174,9 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
         act = config.get(key)
         if act is not None and (not isinstance(act, str) or act not in ACTIVATIONS):
             raise Refused(f"{_join(path, 'config.' + key)}: {act!r} is not a known activation")
-    refusal = adapt_refusal(name, config)
+    nodes = value.get("inbound_nodes")
+    called_once = not isinstance(nodes, list) or len(nodes) <= 1
+    refusal = adapt_refusal(name, config, adaptable=own and called_once)
     if refusal is not None:
         raise Refused(f"{_join(path, 'config.' + refusal[0])}: {refusal[1]}")
     for key, item in config.items():
@@ -164,7 +187,7 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
             if not isinstance(item, list):
                 raise Refused(f"{item_path}: must be a list")
             for i, layer in enumerate(item):
-                _layer(layer, _join(item_path, i), depth + 1)
+                _layer(layer, _join(item_path, i), depth + 1, own=depth == 0)
         elif key in LAYER_KEYS and name in LAYERS:
             if item is not None:
                 _layer(item, item_path, depth + 1, kinds=LAYERS)
@@ -177,13 +200,15 @@ def _object(value: dict[str, Any], path: str, depth: int, kinds: frozenset[str])
         _value(value["inbound_nodes"], _join(path, "inbound_nodes"), depth + 1, call=True)
 
 
-def _layer(value: Any, path: str, depth: int, kinds: frozenset[str] = DOCUMENT_LAYERS) -> None:
+def _layer(
+    value: Any, path: str, depth: int, kinds: frozenset[str] = DOCUMENT_LAYERS, own: bool = False
+) -> None:
     """A layer of a model (an allow-listed layer, op or nested model), or a wrapper's layer."""
     if not isinstance(value, dict) or "class_name" not in value:
         raise Refused(f"{path}: a layer is an object with class_name and config")
     if depth > MAX_DEPTH:
         raise Refused(f"{path}: nested too deeply")
-    _object(value, path, depth, kinds=kinds)
+    _object(value, path, depth, kinds=kinds, own=own)
 
 
 def _tensor(value: dict[str, Any], path: str) -> None:

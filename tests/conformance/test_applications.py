@@ -2,9 +2,9 @@
 
 Every ``keras.applications`` model, built without weights at its smallest input size with three
 classes, is accepted at submit (202): in its default form, and without its preprocessing where
-the constructor has ``include_preprocessing``. EfficientNet B0-B7 are refused with a clear 422
-(their Normalization leaves its statistics to adapt()) and B0 is accepted once its document gives
-them. Three small applications train an epoch through the API. Models in the style of keras.io's
+the constructor has ``include_preprocessing``; EfficientNet B0-B7 too, whose Normalization leaves
+its statistics to adapt(): the worker adapts it on the training data, as B0 trains to show. Three
+more small applications train an epoch through the API. Models in the style of keras.io's
 examples (a convnet, recurrent and bidirectional text models, transformer blocks with residual
 adds written as ops, a Conv2DTranspose autoencoder, augmentation layers, preprocessing with its
 state in its config) are accepted and train an epoch.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import functools
 import gc
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,9 +51,7 @@ APPLICATIONS: dict[str, bool] = {
 # The smallest input side each takes without weights: 32, but for these.
 SMALLEST = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
 # EfficientNet (B0-B7) always starts with a Normalization whose mean and variance, without
-# weights, are left to adapt(): such a document is refused with a clear 422 (the state of a
-# preprocessing layer must be in its config), and accepted once the config gives them.
-NEEDS_ADAPT = frozenset(n for n in APPLICATIONS if n.startswith("EfficientNetB"))
+# weights, are left to adapt(): accepted, the worker adapts it on the training data.
 # Without preprocessing, validated only (see the module's docstring); the smallest of each family
 # (ConvNeXtTiny, EfficientNetV2B0 and V2S, whose preprocessing differ, MobileNetV3Small) whole.
 VALIDATED_ONLY = frozenset({
@@ -133,16 +130,6 @@ def test_every_application_is_here() -> None:
     assert found == APPLICATIONS
 
 
-def _adapted(document: str) -> dict[str, Any]:
-    """The document with its unadapted Normalization given what it computes unadapted: the
-    identity (mean 0, variance 1)."""
-    changed = json.loads(document)
-    for layer in changed["config"]["layers"]:
-        if layer["class_name"] == "Normalization" and layer["config"]["mean"] is None:
-            layer["config"].update(mean=[0.0, 0.0, 0.0], variance=[1.0, 1.0, 1.0])
-    return changed
-
-
 @pytest.mark.parametrize(("name", "preprocessing"), VARIANTS)
 def test_application_is_accepted(runner: Runner, name: str, preprocessing: bool | None) -> None:
     from shared.spec.job import JobSpec
@@ -153,14 +140,6 @@ def test_application_is_accepted(runner: Runner, name: str, preprocessing: bool 
         return
     dataset = _images(runner, _side(name), n=2)
     response = runner.submit(_spec(dataset, document))
-    if name in NEEDS_ADAPT:
-        assert response.status_code == 422, response.get_data(as_text=True)
-        error = response.get_json()["error"]
-        assert error["details"]["errors"][0]["field"] == "model.json.config.layers[2].config.mean"
-        assert "Normalization needs its mean and variance in its config" in error["message"]
-        if name != "EfficientNetB0":  # the same fix for every one: shown on the smallest
-            return
-        response = runner.submit(_spec(dataset, _adapted(document)))
     assert response.status_code == 202, response.get_data(as_text=True)
 
 
@@ -175,6 +154,23 @@ def test_small_application_trains(runner: Runner, name: str, preprocessing: bool
     job = runner.run(_spec(_images(runner, _side(name)), _document(name, preprocessing)))
     assert [h["epoch"] for h in job["history"]] == [1]
     assert np.isfinite(job["history"][0]["metrics"]["loss"])
+
+
+def test_efficientnet_trains_with_its_normalization_adapted(runner: Runner) -> None:
+    """EfficientNetB0 without weights: its Normalization, after its Rescaling(1/255), is adapted
+    on the training images before the first epoch (the mean of each channel, 0 to 1)."""
+    dataset = _images(runner, 32, n=6)
+    job = runner.run(_spec(dataset, _document("EfficientNetB0", None)))
+    assert [h["epoch"] for h in job["history"]] == [1]
+    layer = next(
+        layer for layer in runner.model(job).layers if type(layer).__name__ == "Normalization"
+    )
+    rng = np.random.default_rng(32)  # _images's
+    images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8) / 255.0
+    np.testing.assert_allclose(np.asarray(layer.mean).ravel(), images.mean(axis=(0, 1, 2)),
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(layer.variance).ravel(), images.var(axis=(0, 1, 2)),
+                               atol=1e-5)  # fmt: skip
 
 
 # Models in the style of keras.io's examples: each builder returns the model, the dataset's
@@ -397,17 +393,20 @@ def test_keras_io_style_model_trains(runner: Runner, example: str) -> None:
     assert np.isfinite(job["history"][0]["metrics"]["loss"])
 
 
-def test_a_preprocessing_layer_left_to_adapt_is_refused(runner: Runner) -> None:
+def test_a_normalization_left_to_adapt_in_a_nested_model_is_refused(runner: Runner) -> None:
+    """Its input is not computed from the model's inputs: its state must be in its config."""
     import keras
 
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Normalization()(inputs)))
+    nested = keras.Sequential([keras.layers.Normalization(), keras.layers.Dense(2)], name="head")
+    model = keras.Model(inputs, nested(inputs))
     document = model.to_json()
     keras.backend.clear_session()
     dataset = runner.upload(npz(x_train=np.zeros((4, 4), "float32"), y_train=np.zeros(4)))
     response = runner.submit(_spec(dataset["id"], copy.deepcopy(document)))
     assert response.status_code == 422
     error = response.get_json()["error"]
-    assert error["details"]["errors"][0]["field"] == "model.json.config.layers[1].config.mean"
-    assert "adapt()" in error["message"]
+    field = "model.json.config.layers[1].config.layers[1].config.mean"  # after its InputLayer
+    assert error["details"]["errors"][0]["field"] == field
+    assert "only as a layer of the model itself" in error["message"]
     assert "Normalization(mean=..., variance=...)" in error["message"]

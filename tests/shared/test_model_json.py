@@ -271,12 +271,8 @@ def _preprocessing(layer: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("layer", "words"),
     [
-        ({"class_name": "Normalization", "config": {"axis": [-1], "mean": None,
-                                                    "variance": None}},
-         r"config.layers\[0\].config.mean: Normalization needs its mean and variance in its "
-         r"config: its state would come from adapt\(\)"),
         ({"class_name": "Normalization", "config": {"mean": [1.0]}},
-         r"config.variance: Normalization needs its mean and variance"),
+         r"config.variance: Normalization takes its mean and variance together, or neither"),
         ({"class_name": "Discretization", "config": {"num_bins": 4}},
          r"config.bin_boundaries: Discretization needs its bin_boundaries"),
         ({"class_name": "IntegerLookup", "config": {"vocabulary": None}},
@@ -292,6 +288,38 @@ def _preprocessing(layer: dict[str, Any]) -> dict[str, Any]:
 def test_preprocessing_left_to_adapt_is_refused(layer: dict[str, Any], words: str) -> None:
     with pytest.raises(model_json.Refused, match=words):
         model_json.parse(_preprocessing(layer))
+
+
+_UNADAPTED = {"class_name": "Normalization", "config": {"axis": [-1], "mean": None,
+                                                        "variance": None}}  # fmt: skip
+
+
+def test_a_normalization_of_the_model_itself_may_be_left_to_adapt() -> None:
+    """The worker adapts it on the training data (tests/worker/test_adapt.py)."""
+    model_json.parse(_preprocessing(_UNADAPTED))
+    called_once = _preprocessing({**_UNADAPTED, "inbound_nodes": [{"args": [], "kwargs": {}}]})
+    model_json.parse(called_once)
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("nested", r"config.layers\[0\].config.layers\[0\].config.mean"),
+        ("shared", r"config.layers\[0\].config.mean"),
+    ],
+)
+def test_a_normalization_left_to_adapt_where_its_input_is_not_computed_is_refused(
+    where: str, path: str
+) -> None:
+    if where == "nested":
+        document = _preprocessing(_preprocessing(_UNADAPTED))
+    else:  # called on two tensors: which input would it adapt on?
+        node = {"args": [], "kwargs": {}}
+        document = _preprocessing({**_UNADAPTED, "inbound_nodes": [node, node]})
+    with pytest.raises(model_json.Refused, match=path + r": Normalization without its mean and "
+                       r"variance is adapted on the training data only as a layer of the model "
+                       r"itself, called once"):  # fmt: skip
+        model_json.parse(document)
 
 
 def _dense(i: int) -> dict[str, Any]:

@@ -237,12 +237,18 @@ def test_preprocessing_with_its_state_in_the_config_is_accepted() -> None:
     JobSpec.model_validate(_with_layer(lookup))
 
 
+def test_a_normalization_left_to_adapt_is_accepted_in_a_layers_list() -> None:
+    """The worker adapts it on the training data before fit (tests/worker/test_adapt.py)."""
+    spec = JobSpec.model_validate(_with_layer({"class_name": "Normalization"}))
+    assert spec.model.layers is not None and spec.model.layers[1].config == {}
+
+
 @pytest.mark.parametrize(
     ("layer", "expected"),
     [
-        pytest.param({"class_name": "Normalization"},
-                     "config.mean: Normalization needs its mean and variance in its config",
-                     id="normalization"),
+        pytest.param({"class_name": "Normalization", "config": {"variance": 2.0}},
+                     "config.mean: Normalization takes its mean and variance together, or "
+                     "neither", id="normalization-half"),
         pytest.param({"class_name": "Discretization", "config": {"num_bins": 3}},
                      "config.bin_boundaries: Discretization needs its bin_boundaries",
                      id="discretization"),
@@ -250,7 +256,9 @@ def test_preprocessing_with_its_state_in_the_config_is_accepted() -> None:
                      "config.vocabulary: IntegerLookup's vocabulary is a list", id="vocab-path"),
         pytest.param({"class_name": "TimeDistributed", "config": {"layer": {
                          "class_name": "Normalization", "config": {"axis": -1}}}},
-                     "config.layer.config.mean: Normalization needs", id="wrapped"),
+                     "config.layer.config.mean: Normalization without its mean and variance "
+                     "is adapted on the training data only as a layer of the model itself",
+                     id="wrapped"),
     ],
 )  # fmt: skip
 def test_preprocessing_left_to_adapt_is_refused(layer: Spec, expected: str) -> None:
