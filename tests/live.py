@@ -47,7 +47,7 @@ class Live:
     def wait(self, job_id: str, timeout: float = 180) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             job = self.get(job_id)
-            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+            return job if job["status"] in ("succeeded", "failed", "cancelled", "pruned") else None
 
         try:
             return wait_until(finished, timeout, f"job {job_id} to finish", every=0.25)  # type: ignore[no-any-return]
