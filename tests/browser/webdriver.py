@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.support import free_port, wait_until
+from tests.support import ROOT, free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -22,6 +24,8 @@ FLAGS = [
     "--disable-dev-shm-usage", "--window-size=1200,900",
 ]  # fmt: skip
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+# Where the tests keep their screenshots (under var/, which git ignores), one PNG per name.
+SCREENSHOTS = ROOT / "var" / "test-artifacts" / "browser"
 
 
 class Browser:
@@ -58,6 +62,20 @@ class Browser:
     def click(self, css: str) -> None:
         """Click an element."""
         self._call("POST", f"/element/{self.find(css)}/click", {})
+
+    def screenshot(self, name: str) -> Path:
+        """Keep a PNG of the whole page as a test artefact: SCREENSHOTS/<name>.png."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        window = self._call("GET", "/window/rect")
+        height = int(self.run("return document.documentElement.scrollHeight"))
+        self._call("POST", "/window/rect", {"width": window["width"], "height": height + 150})
+        try:
+            path.write_bytes(base64.b64decode(self._call("GET", "/screenshot")))
+        finally:
+            self._call("POST", "/window/rect", {"width": window["width"],
+                                                "height": window["height"]})  # fmt: skip
+        return path
 
 
 @contextmanager

@@ -74,7 +74,7 @@ ENDPOINTS = [
 NOT_WALKED = {
     "/healthz", "/static/<path:filename>", "/openapi.json", "/docs", "/docs/start.js",
     "/docs/static/<path:filename>",
-    "/metrics", "/", "/jobs/<job_id>",
+    "/metrics", "/", "/jobs/<job_id>", "/sweeps", "/sweeps/<sweep_id>",
 }  # fmt: skip
 
 # Who calls, and what each must get from a per-job route (others get the same but 2xx for the

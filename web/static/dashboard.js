@@ -1,8 +1,11 @@
-// trainq dashboard: the job list and a job page whose curves grow with the event stream.
+// trainq dashboard: the job list and a job page whose curves grow with the event stream (the
+// sweep pages, in sweeps.js, use the helpers this returns).
 "use strict";
 var trainq = (function () {
   var KEY = "trainq_token";
-  var FINISHED = ["succeeded", "failed", "cancelled"];
+  var FINISHED = ["succeeded", "failed", "cancelled", "pruned"];
+  // The final states whose job may have a trained model (a cancelled one: if it kept one).
+  var WITH_MODEL = ["succeeded", "pruned", "cancelled"];
 
   function token() { return window.localStorage.getItem(KEY); }
   function $(id) { return document.getElementById(id); }
@@ -47,6 +50,15 @@ var trainq = (function () {
     page();
   }
 
+  function statusCell(row, status) {
+    var span = document.createElement("span");
+    span.className = "status " + status;
+    span.textContent = status;
+    row.insertCell().appendChild(span);
+  }
+
+  function when(timestamp) { return (timestamp || "").slice(0, 19).replace("T", " "); }
+
   function listPage() {
     function refresh() {
       api("GET", "/api/v1/jobs?per_page=50").then(function (r) { return r.json(); })
@@ -62,16 +74,13 @@ var trainq = (function () {
             link.textContent = job.id.slice(0, 12);
             row.insertCell().appendChild(link);
             row.insertCell().textContent = job.name;
-            var status = row.insertCell();
-            status.innerHTML = '<span class="status"></span>';
-            status.firstChild.textContent = job.status;
-            status.firstChild.classList.add(job.status);
+            statusCell(row, job.status);
             var bar = document.createElement("progress");
             bar.max = 100; bar.value = job.progress.percent;
             var cell = row.insertCell();
             cell.appendChild(bar);
             cell.appendChild(document.createTextNode(" " + job.progress.text));
-            row.insertCell().textContent = (job.created_at || "").slice(0, 19).replace("T", " ");
+            row.insertCell().textContent = when(job.created_at);
           });
         })
         .catch(function (e) { text("message", e.message); });
@@ -126,7 +135,13 @@ var trainq = (function () {
       text("error", job.error);
       text("test-metrics", job.test_metrics ? "test: " + metricsText(job.test_metrics) : "");
       $("cancel").hidden = FINISHED.indexOf(job.status) >= 0;
-      $("download").hidden = !(job.model && job.status === "succeeded");
+      $("download").hidden = !(job.model && WITH_MODEL.indexOf(job.status) >= 0);
+      $("sweep").hidden = !job.sweep_id;
+      if (job.sweep_id) {
+        text("sweep-trial", job.trial);
+        $("sweep-link").href = "/sweeps/" + job.sweep_id;
+        text("sweep-link", job.sweep_id.slice(0, 12));
+      }
     }
 
     function refresh() {
@@ -198,5 +213,9 @@ var trainq = (function () {
     refresh().then(follow);
   }
 
-  return { start: start, listPage: listPage, jobPage: jobPage };
+  return {
+    start: start, listPage: listPage, jobPage: jobPage,
+    // for sweeps.js
+    api: api, $: $, text: text, fmt: fmt, statusCell: statusCell, when: when, FINISHED: FINISHED,
+  };
 })();

@@ -1,9 +1,13 @@
-/* Starts the page's script: the page says which it is (data-page, data-job-id on <body>), so no
-   script is inline and the Content-Security-Policy allows this origin's files only. */
+/* Starts the page's script: the page says which it is (data-page, data-job-id, data-sweep-id on
+   <body>), so no script is inline and the Content-Security-Policy allows this origin's files only. */
 (function () {
   var page = document.body.dataset;
   if (page.page === "job") {
     trainq.start(function () { trainq.jobPage(page.jobId); });
+  } else if (page.page === "sweeps") {
+    trainq.start(trainqSweeps.listPage);
+  } else if (page.page === "sweep") {
+    trainq.start(function () { trainqSweeps.sweepPage(page.sweepId); });
   } else {
     trainq.start(trainq.listPage);
   }
