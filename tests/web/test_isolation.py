@@ -32,6 +32,11 @@ from web import create_app
 
 THREE_DIGITS = json.loads((ROOT / "examples" / "three_digits.json").read_text())
 SECRET = {"alice": "alice-private-experiment", "bob": "bob-private-experiment"}
+SWEEP = {
+    "name": "a sweep", "spec": quickstart(epochs=1), "max_trials": 2, "max_concurrent": 1,
+    "space": {"fit.batch_size": {"type": "categorical", "choices": [16, 32]}},
+    "objective": {"metric": "val_loss", "direction": "minimize"},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Endpoint:
     @property
     def per_job(self) -> bool:
         """A route of one resource: another user must get 404, as for one that does not exist."""
-        return "<job_id>" in self.rule or "<dataset_id>" in self.rule
+        return any(f"<{kind}_id>" in self.rule for kind in ("job", "dataset", "sweep"))
 
 
 ENDPOINTS = [
@@ -69,6 +74,12 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/datasets/<dataset_id>"),
     # A queued job of the owner's reads the dataset, so its owner may not delete it yet.
     Endpoint("DELETE", "/api/v1/datasets/<dataset_id>", owner_status=409),
+    Endpoint("GET", "/api/v1/sweeps"),
+    Endpoint("POST", "/api/v1/sweeps", body=SWEEP, owner_status=202),
+    Endpoint("GET", "/api/v1/sweeps/<sweep_id>"),
+    # The owner's sweep was cancelled: cancelling it again answers it as it ended.
+    Endpoint("POST", "/api/v1/sweeps/<sweep_id>/cancel"),
+    Endpoint("GET", "/api/v1/sweeps/<sweep_id>/events"),  # it has ended: the stream closes
 ]
 # Public: no user's data (the dashboard's pages are shells that call the API with a token).
 NOT_WALKED = {
@@ -100,6 +111,7 @@ class World:
     headers: dict[str, dict[str, str]]
     job_ids: dict[str, str]
     dataset_ids: dict[str, str]
+    sweep_ids: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +164,15 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     uses["dataset"] = {"id": dataset_ids["alice"], "scale": 255.0}
     response = client.post("/api/v1/jobs", json=uses, headers=headers["owner"])
     assert response.status_code == 202, response.get_data(as_text=True)  # stays queued
-    yield World(app, settings, headers, job_ids, dataset_ids)
+    sweep_ids = {}
+    for caller, user in (("owner", "alice"), ("other-user", "bob")):
+        response = client.post("/api/v1/sweeps", json={**SWEEP, "name": SECRET[user]},
+                               headers=headers[caller])  # fmt: skip
+        assert response.status_code == 202, response.get_data(as_text=True)
+        sweep_ids[user] = response.get_json()["id"]
+        response = client.post(f"/api/v1/sweeps/{sweep_ids[user]}/cancel", headers=headers[caller])
+        assert response.get_json()["status"] == "cancelled"
+    yield World(app, settings, headers, job_ids, dataset_ids, sweep_ids)
 
 
 def _npz() -> bytes:
@@ -169,8 +189,10 @@ def _call(
     job_id: str,
     headers: dict[str, str],
     dataset_id: str = "0" * 32,
+    sweep_id: str = "0" * 32,
 ) -> Any:
     url = endpoint.rule.replace("<job_id>", job_id).replace("<dataset_id>", dataset_id)
+    url = url.replace("<sweep_id>", sweep_id)
     url += endpoint.query
     if endpoint.upload:
         data = {"file": (io.BytesIO(_npz()), "d.npz")}
@@ -201,7 +223,7 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
     before = _jobs_in_db(world)
     response = _call(
         client, endpoint, world.job_ids["alice"], world.headers[caller],
-        world.dataset_ids["alice"],
+        world.dataset_ids["alice"], world.sweep_ids["alice"],
     )  # fmt: skip
     expected = CALLERS[caller]
     if expected is None or (caller == "other-user" and not endpoint.per_job):
@@ -221,7 +243,9 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
     if endpoint.per_job and expected >= 400:  # "no job '<the id sent>'" tells the caller nothing
         text = text.replace(world.job_ids["alice"], "<asked-for>")
         text = text.replace(world.dataset_ids["alice"], "<asked-for>")
-    secrets = (world.job_ids[hidden], world.dataset_ids[hidden], SECRET[hidden], f'"{hidden}"')
+        text = text.replace(world.sweep_ids["alice"], "<asked-for>")
+    secrets = (world.job_ids[hidden], world.dataset_ids[hidden], world.sweep_ids[hidden],
+               SECRET[hidden], f'"{hidden}"')  # fmt: skip
     for secret in secrets:
         assert secret not in text, f"{caller} saw {secret!r} at {endpoint.rule}"
     if caller == "other-user" and endpoint.rule == "/api/v1/jobs" and endpoint.method == "GET":
@@ -234,13 +258,15 @@ def test_other_users_job_is_indistinguishable_from_a_missing_one(world: World) -
     missing = "0" * 32
     for endpoint in (e for e in ENDPOINTS if e.per_job):
         theirs = _call(
-            client, endpoint, world.job_ids["alice"], bob, world.dataset_ids["alice"]
-        ).get_json()
-        nobodys = _call(client, endpoint, missing, bob, missing).get_json()
+            client, endpoint, world.job_ids["alice"], bob, world.dataset_ids["alice"],
+            world.sweep_ids["alice"],
+        ).get_json()  # fmt: skip
+        nobodys = _call(client, endpoint, missing, bob, missing, missing).get_json()
         assert (
             theirs["error"]["message"]
             .replace(world.job_ids["alice"], missing)
             .replace(world.dataset_ids["alice"], missing)
+            .replace(world.sweep_ids["alice"], missing)
             == (nobodys["error"]["message"])
         )
 
