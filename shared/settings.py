@@ -34,6 +34,33 @@ class Settings(BaseSettings):
         description="Where trained models, checkpoints and TensorBoard logs are kept, one "
         "folder per job; empty: `<var_dir>/artifacts`.",
     )
+    storage_url: str = Field(
+        default="",
+        description="The store for what a job keeps (models, checkpoints, TensorBoard logs, "
+        "uploaded datasets): empty: the local folders `artifacts` and `datasets_dir`; or "
+        "`s3://bucket/prefix` (credentials from `AWS_ACCESS_KEY_ID` and "
+        "`AWS_SECRET_ACCESS_KEY`), whose `artifacts/` and `datasets/` hold them; the local "
+        "folders then hold only caches and the files of the jobs training on this host.",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="The S3 server of `storage_url` when it is not AWS (SeaweedFS, Garage, "
+        "Ceph: `http://host:8333`); empty: AWS.",
+    )
+    storage_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a worker tries again, with backoff, to reach a store that does "
+        "not answer (a checkpoint's or a model's upload) before the job fails saying so; an API "
+        "request waits 5 s, then answers 503 unavailable.",
+    )
+    cache_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Each host's local caches of what it reads from a remote store "
+        "(`<var_dir>/cache/models` in the API, `<var_dir>/cache/datasets` in the workers), in "
+        "MB each, least recently used evicted first.",
+    )
     host: str = Field(default="127.0.0.1", description="Where `trainq up` serves the API.")
     port: int = Field(default=8000, description="The port `trainq up` serves the API on.")
     web_workers: int = Field(

@@ -20,7 +20,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared import storage
 from shared.datasets.builtin import Layout, Splits
+from shared.db import sessions, transaction
 from shared.errors import Conflict, DatasetUnavailable, InvalidInput, NotFound
 from shared.models import Dataset, Job, JobStatus, User
 from shared.settings import Settings
@@ -191,11 +193,9 @@ def create(session: Session, owner: User, name: str, content: bytes, settings: S
     session.add(dataset)
     session.flush()
     dataset.path = f"{dataset.id}.npz"
-    folder = settings.datasets_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".tmp-{dataset.id}"
-    tmp.write_bytes(content)
-    tmp.replace(folder / dataset.path)
+    # The object is whole in the store before the row is committed: a store that cannot be
+    # reached is 503 and the caller's transaction, row and all, is rolled back.
+    storage.datasets(settings, wait=storage.REQUEST_WAIT_SECONDS).put_bytes(dataset.path, content)
     return dataset
 
 
@@ -244,7 +244,21 @@ def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -
         )
     session.delete(dataset)
     session.flush()
-    (settings.datasets_dir / dataset.path).unlink(missing_ok=True)
+    storage.datasets(settings, wait=storage.REQUEST_WAIT_SECONDS).delete(dataset.path)
+
+
+def local_file(settings: Settings, dataset_id: str) -> Path:
+    """An uploaded dataset's file on this host: in the local store itself, or this host's
+    cached copy of the stored object (fetched once per content)."""
+    store = storage.datasets(settings)
+    key = f"{dataset_id}.npz"
+    if store.local is not None:
+        return store.local / key
+    with transaction(sessions(settings.database_url)) as s:
+        sha256 = s.scalar(select(Dataset.sha256).where(Dataset.id == dataset_id))
+    if sha256 is None:
+        raise DatasetUnavailable(f"dataset {dataset_id} has been deleted")
+    return storage.Cache.of(settings, "datasets").fetch(store, key, sha256)
 
 
 def load(path: Path) -> Splits:

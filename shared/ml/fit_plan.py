@@ -120,7 +120,7 @@ class FitPlan:
 def load(settings: Settings, ref: DatasetRef) -> builtin.Splits:
     """A dataset's arrays: a built-in one by name, an uploaded one by id."""
     if ref.id is not None:
-        return uploads.load(settings.datasets_dir / f"{ref.id}.npz")
+        return uploads.load(uploads.local_file(settings, ref.id))
     assert ref.name is not None
     return builtin.load(ref.name)
 
