@@ -11,7 +11,7 @@ from flask import Blueprint, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts
+from shared import artifacts, storage
 from shared.db import describe, unavailable
 from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
 from shared.jobs import dispatch, lifecycle, queries, quotas
@@ -148,10 +148,20 @@ def _model_file(job_id: str, fmt: str) -> tuple[Any, Any]:
     artifact = next((a for a in job.artifacts if a.format == fmt), None)
     if artifact is None:
         raise NotFound(f"job {job_id} has no model in format {fmt!r}")
-    path = settings().artifacts / artifact.path
+    return job, (_local_model(job_id, artifact.path, artifact.sha256), artifact)
+
+
+def _local_model(job_id: str, key: str, sha256: str) -> Path:
+    """The model file on this host: in the local store, or this host's cached copy."""
+    store = storage.artifacts(settings(), wait=storage.REQUEST_WAIT_SECONDS)
+    missing = NotFound(f"the model file of job {job_id} is missing from the artifact store")
+    try:
+        path = storage.Cache.of(settings(), "models").fetch(store, key, sha256)
+    except FileNotFoundError as exc:
+        raise missing from exc
     if not path.is_file():
-        raise NotFound(f"the model file of job {job_id} is missing from the artifact store")
-    return job, (path, artifact)
+        raise missing
+    return path
 
 
 @dataclass(frozen=True)

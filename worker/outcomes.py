@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared import artifacts
+from shared import artifacts, storage
 from shared.db import sessions
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import Publish, dispatch
@@ -39,7 +39,7 @@ def advance_sweep(settings: Settings, sweep_id: str) -> None:
         log.warning("sweep_id=%s: advancing after a trial ended failed", sweep_id, exc_info=True)
 
 
-SaveModel = Callable[[Any, Path], dict[str, tuple[str, int, str]]]
+SaveModel = Callable[[Any, Path, storage.Store], dict[str, tuple[str, int, str]]]
 
 
 def finish_stopped(
@@ -64,7 +64,8 @@ def finish_stopped(
     if reason == Stop.cancel:
         files: dict[str, tuple[str, int, str]] = {}
         if checkpoint.restore(model, watch.checkpoint_dir):  # the last finished epoch's model
-            files = save(model, artifacts.job_dir(settings.artifacts, job_id))
+            folder = artifacts.job_dir(settings.artifacts, job_id)
+            files = save(model, folder, storage.artifacts(settings))
         watch.patiently(lambda: lifecycle.cancelled(db, job_id, files), "cancelled")
         log.info("job_id=%s state=cancelled model=%s", job_id, bool(files))
     elif reason == Stop.shutdown:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from shared import artifacts
+from shared import artifacts, storage
 from shared.db import Sessions, describe, patiently, sessions, transaction, unavailable
 from shared.jobs import lifecycle
 from shared.jobs.dispatch import Publish
@@ -26,7 +25,7 @@ from shared.models import Job
 from shared.settings import Settings
 from shared.spec.job import JobSpec
 from worker import checkpoint
-from worker.callbacks import EpochRecorder, supervision
+from worker.callbacks import EpochRecorder, LogSync, supervision
 from worker.outcomes import advance_sweep, finish_stopped, redispatch
 from worker.watch import Watch, checkpoint_dir, worker_name
 
@@ -40,19 +39,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"
 
 
-def _save(model: Any, folder: Path) -> dict[str, tuple[str, int, str]]:
+def _save(
+    model: Any, folder: Path, store: storage.Store | None = None
+) -> dict[str, tuple[str, int, str]]:
+    """Save the model's files in the job's folder and put them in the store (by default the
+    folder's parent); per format its key, size and SHA-256."""
+    store = store or storage.Store(str(folder.parent))
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, tuple[str, int, str]] = {}
     for fmt, filename in artifacts.MODEL_FILES.items():
-        path = folder / filename
-        tmp = path.with_name(f".tmp-{filename}")
+        tmp = folder / f".tmp-{filename}"
         model.save(tmp)  # the suffix picks the format: .keras native, .h5 legacy HDF5
-        os.replace(tmp, path)
-        files[fmt] = (
-            str(path.relative_to(folder.parent)),
-            path.stat().st_size,
-            artifacts.sha256_of(path),
-        )
+        key = f"{folder.name}/{filename}"
+        files[fmt] = (key, tmp.stat().st_size, artifacts.sha256_of(tmp))
+        store.put(tmp, key)  # moved into place, or uploaded (and the local copy removed)
     return files
 
 
@@ -61,6 +61,7 @@ def _train(
 ) -> None:
     if spec.seed is not None:
         keras.utils.set_random_seed(spec.seed)
+    checkpoint.pull(settings, job_id)  # trained on another host before: its checkpoint
     plan = fit_plan.make(settings, spec)
     model = build_model(spec, plan.input_shapes)
     if checkpoint.read_meta(checkpoint_dir(settings, job_id)) is None:  # else its weights hold them
@@ -72,6 +73,8 @@ def _train(
     compile_model(model, spec, steps_per_execution=steps)
     build_state(model, plan.first_row())
     log.info("job_id=%s steps_per_execution=%d", job_id, steps)
+    board = keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id))
+    store = storage.artifacts(settings)
     with Watch(settings, job_id, spec, sweep_id) as watch:
         model.fit(
             plan.x,
@@ -80,7 +83,8 @@ def _train(
                 *supervision(watch),
                 *plan.callbacks,
                 EpochRecorder(watch),
-                keras.callbacks.TensorBoard(artifacts.tensorboard_dir(settings.artifacts, job_id)),
+                board,
+                *([LogSync(settings, job_id, board)] if storage.remote(settings) else []),
             ],
             **plan.kwargs,
         )
@@ -100,7 +104,7 @@ def _train(
         if not ours:  # its files are another's now
             log.warning("job_id=%s finished training but is no longer ours; not saved", job_id)
             return
-        files = _save(model, artifacts.job_dir(settings.artifacts, job_id))
+        files = _save(model, artifacts.job_dir(settings.artifacts, job_id), store)
     done = watch.patiently(
         lambda: lifecycle.succeed(
             watch.db, job_id, test_metrics, files, worker=watch.worker, pruned=watch.pruned
@@ -149,7 +153,7 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
     if not started:
         log.info("job_id=%s not started here: not queued, or taken by another worker", job_id)
         if _finished(db, job_id):
-            checkpoint.remove(checkpoint_dir(settings, job_id))
+            checkpoint.discard(settings, job_id)
         return
     log.info("job_id=%s state=running worker=%s", job_id, worker)
     sweep_id = None
@@ -174,7 +178,7 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
         # would hold the next job back by about 0.2 s.
         keras.backend.clear_session(free_memory=False)
         if _finished(db, job_id):  # kept only while the job may resume
-            checkpoint.remove(checkpoint_dir(settings, job_id))
+            checkpoint.discard(settings, job_id)
             if sweep_id is not None:  # a trial ended: its sweep asks for the next one
                 advance_sweep(settings, sweep_id)
             redispatch(settings, publish)  # its slot is free: the next job starts now

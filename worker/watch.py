@@ -71,6 +71,7 @@ class Watch:
     ) -> None:
         self.db, self.job_id, self.worker = sessions(settings.database_url), job_id, worker_name()
         self.checkpoint_dir = checkpoint_dir(settings, job_id)
+        self.settings = settings
         self.limit = time_limit(settings, spec)
         self.beat_every = settings.heartbeat_seconds
         # How long a write of this job waits for an unreachable database before it gives up.
