@@ -10,7 +10,7 @@ A put is atomic: a local file is written aside and renamed into place; an S3 obj
 whole or not at all. A call that meets a transient error (connection refused, a timeout, a
 5xx) is tried again with a backoff for at most the store's ``wait`` seconds, then
 :class:`StoreUnavailable` (503 ``unavailable``) is raised. What a host reads from a remote store
-goes through its :class:`Cache`, keyed by the content's SHA-256.
+goes through its cache (``shared.caches``), keyed by the content's SHA-256.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import fsspec
 
-from shared.artifacts import sha256_of
 from shared.errors import Unavailable
 from shared.settings import Settings
 
@@ -258,59 +257,3 @@ def remote(settings: Settings) -> bool:
     """Whether what a job keeps lives off this host (the local folders then hold caches and
     the files of the jobs training here)."""
     return bool(settings.storage_url.strip()) and not settings.storage_url.startswith("file:")
-
-
-class Cache:
-    """A bounded folder of what this host read from the store, one file per content hash;
-    the least recently used go first."""
-
-    def __init__(self, folder: Path, max_bytes: int) -> None:
-        self.folder = folder
-        self.max_bytes = max_bytes
-
-    @classmethod
-    def of(cls, settings: Settings, kind: str) -> Cache:
-        """This host's cache of one kind (``models``, ``datasets``) under the var dir."""
-        return cls(settings.var_dir.resolve() / "cache" / kind, settings.cache_mb * 1024 * 1024)
-
-    def fetch(self, store: Store, key: str, sha256: str) -> Path:
-        """A local file with the object's content: the object itself in a local store, else
-        this host's copy, fetched once and checked against ``sha256``."""
-        if store.local is not None:
-            return store.local / key
-        path = self.folder / f"{sha256}{Path(key).suffix}"
-        if path.is_file():
-            os.utime(path)  # recently used
-            return path
-        tmp = self.folder / f".tmp-{uuid.uuid4().hex[:8]}-{path.name}"
-        try:
-            store.get(key, tmp)
-            if sha256 and sha256_of(tmp) != sha256:
-                raise StoreUnavailable(
-                    f"the store's {key} is not the content recorded for it (SHA-256 differs)",
-                    retry_after=RETRY_AFTER_SECONDS,
-                )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        self._evict(keep=path)
-        return path
-
-    def _files(self) -> Iterator[tuple[float, int, Path]]:
-        for path in self.folder.iterdir():
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # evicted by another process meanwhile
-                continue
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                yield stat.st_mtime, stat.st_size, path
-
-    def _evict(self, keep: Path) -> None:
-        files = sorted(self._files())
-        total = sum(size for _, size, _ in files)
-        for _, size, path in files:
-            if total <= self.max_bytes:
-                break
-            if path != keep:
-                path.unlink(missing_ok=True)
-                total -= size

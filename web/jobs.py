@@ -11,7 +11,7 @@ from flask import Blueprint, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import artifacts, storage
+from shared import artifacts, caches, storage
 from shared.db import describe, unavailable
 from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
 from shared.jobs import dispatch, lifecycle, queries, quotas
@@ -156,7 +156,7 @@ def _local_model(job_id: str, key: str, sha256: str) -> Path:
     store = storage.artifacts(settings(), wait=storage.REQUEST_WAIT_SECONDS)
     missing = NotFound(f"the model file of job {job_id} is missing from the artifact store")
     try:
-        path = storage.Cache.of(settings(), "models").fetch(store, key, sha256)
+        path = caches.Cache.of(settings(), "models").fetch(store, key, sha256)
     except FileNotFoundError as exc:
         raise missing from exc
     if not path.is_file():

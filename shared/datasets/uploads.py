@@ -13,6 +13,7 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import storage
+from shared import caches, storage
 from shared.datasets.builtin import Layout, Splits
 from shared.db import sessions, transaction
 from shared.errors import Conflict, DatasetUnavailable, InvalidInput, NotFound
@@ -247,6 +248,20 @@ def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -
     storage.datasets(settings, wait=storage.REQUEST_WAIT_SECONDS).delete(dataset.path)
 
 
+def in_store(settings: Settings, dataset_ids: Iterable[str]) -> None:
+    """With a remote store, refuse a job whose uploaded datasets the store cannot show now:
+    503 while it cannot be reached (the job would fail in its worker), 422 if one is gone."""
+    if not storage.remote(settings):
+        return
+    store = storage.datasets(settings, wait=storage.REQUEST_WAIT_SECONDS)
+    for dataset_id in sorted(dataset_ids):
+        if not store.exists(f"{dataset_id}.npz"):
+            raise DatasetUnavailable(
+                f"the file of dataset {dataset_id} is missing from the store; upload it again",
+                details={"field": "dataset.id"},
+            )
+
+
 def local_file(settings: Settings, dataset_id: str) -> Path:
     """An uploaded dataset's file on this host: in the local store itself, or this host's
     cached copy of the stored object (fetched once per content)."""
@@ -258,7 +273,7 @@ def local_file(settings: Settings, dataset_id: str) -> Path:
         sha256 = s.scalar(select(Dataset.sha256).where(Dataset.id == dataset_id))
     if sha256 is None:
         raise DatasetUnavailable(f"dataset {dataset_id} has been deleted")
-    return storage.Cache.of(settings, "datasets").fetch(store, key, sha256)
+    return caches.Cache.of(settings, "datasets").fetch(store, key, sha256)
 
 
 def load(path: Path) -> Splits:

@@ -204,6 +204,7 @@ def check(session: Session, owner: User, spec: JobSpec, settings: Settings) -> N
     limits(spec, settings)
     data = layout(session, owner, spec.dataset, "dataset")
     _check_data(session, owner, spec, data)
+    uploads.in_store(settings, spec.dataset_ids())  # before the costly part of the check
     request = {"spec": spec.model_dump(mode="json"), "data": _layout_json(data),
                "budgets": asdict(_budgets(settings))}  # fmt: skip
     key = hashlib.sha256(

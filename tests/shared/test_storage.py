@@ -17,11 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from shared import storage
+from shared.caches import Cache
 from shared.db import sessions, transaction
-from shared.models import Dataset
+from shared.models import Dataset, Job
 from shared.settings import Settings
-from shared.storage import Cache, Store, StoreUnavailable
+from shared.storage import Store, StoreUnavailable
 from tests.s3 import MotoServer, moto_server
+from tests.specs import quickstart
 from web import create_app
 
 BUCKET = "trainq-test"
@@ -222,6 +224,12 @@ def test_uploads_go_to_the_store_and_none_is_half_kept_when_it_is_away(
     assert r.headers["Retry-After"] == "5"
     r = client.delete(f"/api/v1/datasets/{kept}", headers=headers)
     assert r.status_code == 503  # the row stays with its object
+    spec = quickstart(epochs=1)
+    spec["dataset"] = {"id": kept}
+    r = client.post("/api/v1/jobs", json=spec, headers=headers)  # it would fail in its worker
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert "store" in r.get_json()["error"]["message"]
 
-    with transaction(sessions(sqlite_url)) as s:  # no row without its object
+    with transaction(sessions(sqlite_url)) as s:  # no row without its object, no job
         assert s.scalars(select(Dataset.id)).all() == [kept]
+        assert s.scalars(select(Job.id)).all() == []
