@@ -8,6 +8,7 @@ import io
 import logging
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,16 @@ def test_uploads_go_to_the_store_and_none_is_half_kept_when_it_is_away(
     kept = r.get_json()["id"]
     assert fs.cat(f"{BUCKET}/svc/datasets/{kept}.npz") == _npz()
     assert not settings.datasets_dir.exists()  # nothing on the API host's disk
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=np.array([{"a": 1}] * 8, dtype=object), y_train=np.zeros(8))
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x_train.npy", b"\0" * (settings.max_dataset_bytes + 1))
+    for bad in (buffer.getvalue(), bomb.getvalue(), _npz()[:-100]):  # pickled, bomb, truncated
+        r = client.post("/api/v1/datasets", headers=headers, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(bad), "d.npz"), "name": "bad"})  # fmt: skip
+        assert r.status_code == 422, r.get_data(as_text=True)
+    assert fs.find(f"{BUCKET}/svc/datasets") == [f"{BUCKET}/svc/datasets/{kept}.npz"]
 
     lost.stop()
     started = time.monotonic()
