@@ -116,6 +116,13 @@ class Store:
             try:
                 return call()
             except Exception as exc:
+                if isinstance(exc, PermissionError) and self.local is None:
+                    raise StoreUnavailable(  # an operator's to fix, not the caller's
+                        f"the store {self.url} refuses access ({what}): check its credentials "
+                        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket's policy",
+                        retry_after=RETRY_AFTER_SECONDS,
+                        details={"store": self.url},
+                    ) from exc
                 if not transient(exc):
                     raise
                 if time.monotonic() + pause > deadline:
@@ -144,7 +151,7 @@ class Store:
             (shutil.copyfile if keep else shutil.move)(src, tmp)
             os.replace(tmp, dest)
             return
-        self._retry(lambda: self.fs.put_file(str(src), path), f"put {key}")
+        self._put(lambda: self.fs.put_file(str(src), path), key)
         if not keep:
             src.unlink(missing_ok=True)
 
@@ -158,7 +165,17 @@ class Store:
             tmp.write_bytes(data)
             os.replace(tmp, dest)
             return
-        self._retry(lambda: self.fs.pipe_file(path, data), f"put {key}")
+        self._put(lambda: self.fs.pipe_file(path, data), key)
+
+    def _put(self, call: Callable[[], object], key: str) -> None:
+        try:
+            self._retry(call, f"put {key}")
+        except FileNotFoundError as exc:  # a put finds no bucket, never no object
+            raise StoreUnavailable(
+                f"the store {self.url} has no such bucket: create it (trainq does not)",
+                retry_after=RETRY_AFTER_SECONDS,
+                details={"store": self.url},
+            ) from exc
 
     def get(self, key: str, dest: Path) -> None:
         """Copy an object to a local file, which appears whole (FileNotFoundError if none)."""

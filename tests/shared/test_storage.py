@@ -244,3 +244,9 @@ def test_uploads_go_to_the_store_and_none_is_half_kept_when_it_is_away(
     with transaction(sessions(sqlite_url)) as s:  # no row without its object, no job
         assert s.scalars(select(Dataset.id)).all() == [kept]
         assert s.scalars(select(Job.id)).all() == []
+
+
+def test_a_bucket_that_does_not_exist_is_said_so(moto: MotoServer) -> None:
+    missing = Store("s3://no-such-bucket/p", endpoint_url=moto.endpoint, wait=1)
+    with pytest.raises(StoreUnavailable, match="no such bucket: create it"):
+        missing.put_bytes("a", b"1")
