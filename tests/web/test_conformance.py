@@ -32,6 +32,7 @@ from shared.jobs import lifecycle
 from shared.ml import serving
 from shared.models import Role
 from shared.settings import Settings
+from shared.sweeps import service as sweep_service
 from tests.specs import quickstart
 from web import responses
 
@@ -148,6 +149,37 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     check("GET", ds, client.get(f"{datasets}/{dataset['id']}", headers=h), 200)
     check("DELETE", ds, client.delete(f"{datasets}/{dataset['id']}", headers=h), 204)
     check("GET", "/healthz", client.get("/healthz"), 200)
+
+    # A sweep: submitted, listed, read with a trial that ran and one the pruner stopped,
+    # cancelled while one runs (202) and when over (200), its stream once it has ended.
+    sweeps, a_sweep = "/api/v1/sweeps", "/api/v1/sweeps/{sweep_id}"
+    body = {
+        "spec": quickstart(epochs=2), "max_trials": 3, "max_concurrent": 2,
+        "space": {"fit.batch_size": {"type": "categorical", "choices": [16, 32, 64]}},
+        "objective": {"metric": "loss", "direction": "minimize"}, "sampler": "grid",
+        "pruner": {"type": "median", "n_startup_trials": 1},
+    }  # fmt: skip
+    sweep = check("POST", sweeps, client.post(sweeps, json=body, headers=h), 202).json
+    tried = client.get(f"{sweeps}/{sweep['id']}", headers=h).json["tried"]
+    for trial, pruned in zip([t["job_id"] for t in tried], (False, True), strict=True):
+        assert lifecycle.start(db, trial, "test-worker")
+        lifecycle.record_epoch(db, trial, 1, {"loss": 0.5}, 0.25)
+        assert lifecycle.succeed(db, trial, None, {}, pruned=pruned)
+    sweep_service.advance(db, settings, sweep["id"])  # as the worker does once a trial ends
+    last = client.get(f"{sweeps}/{sweep['id']}", headers=h).json["tried"][-1]["job_id"]
+    assert lifecycle.start(db, last, "test-worker")
+    check("GET", sweeps, client.get(sweeps, headers=h), 200)
+    check("GET", a_sweep, client.get(f"{sweeps}/{sweep['id']}", headers=h), 200)
+    cancel = f"{sweeps}/{sweep['id']}/cancel"
+    check("POST", f"{a_sweep}/cancel", client.post(cancel, headers=h), 202)
+    lifecycle.cancelled(db, last, {})
+    sweep_service.advance(db, settings, sweep["id"])
+    check("POST", f"{a_sweep}/cancel", client.post(cancel, headers=h), 200)
+    stream = client.get(f"{sweeps}/{sweep['id']}/events", headers=h)
+    check("GET", f"{a_sweep}/events", stream, 200)
+    assert "event: sweep" in stream.get_data(as_text=True)
+    check("GET", a_sweep, client.get(f"{sweeps}/nope", headers=h), 404)
+    check("POST", sweeps, client.post(sweeps, json={**body, "max_trials": 0}, headers=h), 422)
 
     # The one error shape, at each status the document gives.
     check("GET", JOBS, client.get(JOBS), 401)
