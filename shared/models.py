@@ -120,6 +120,12 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+def _spec_gpus(context: Any) -> int:
+    """A new job's GPUs, read from its spec."""
+    spec = context.get_current_parameters().get("spec") or {}
+    return int((spec.get("resources") or {}).get("gpus", 0))
+
+
 class Job(Base):
     """A training job: the spec a user submitted and what became of it."""
 
@@ -145,6 +151,10 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The live worker the dispatcher handed it to (its Celery node name), when it chose one.
+    sent_to: Mapped[str | None] = mapped_column(String(200), default=None)
+    # GPUs the job asks for (its spec's resources.gpus), for the dispatcher to place it.
+    gpus: Mapped[int] = mapped_column(default=_spec_gpus, server_default="0")
     # The first epoch (1-based) the latest attempt trained: above 1 when it resumed a checkpoint.
     first_epoch: Mapped[int | None] = mapped_column(default=None)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)

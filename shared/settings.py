@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=1,
         description="Training jobs at once per worker (`trainq up` starts its worker with this "
-        "many training processes, plus worker_spare); TensorFlow's threads and the default "
-        "worker_slots are counted from it.",
+        "many training processes, plus worker_spare); TensorFlow's threads are counted from "
+        "it, and the slots (and GPU shares) a worker announces.",
     )
     worker_spare: int = Field(
         default=1,
@@ -132,7 +132,22 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Training jobs at once on all workers together: the dispatcher hands out no "
-        "more; set it to the total when you run several workers; 0: worker_concurrency.",
+        "more; 0: the slots the live workers announce (each its worker_concurrency), so a "
+        "worker that joins adds its slots and one that stops announcing stops counting at once. "
+        "A positive value is a fixed total, whatever workers run.",
+    )
+    gpus: str = Field(
+        default="",
+        description="This worker host's GPUs: their ids (`0,1`) or a count (`2`); empty: those "
+        "`nvidia-smi -L` lists, or none. Each training slot owns an even share (the GPUs "
+        "divided by worker_concurrency, left-overs unused) through CUDA_VISIBLE_DEVICES.",
+    )
+    max_gpus_per_job: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Most GPUs a job may ask for (`resources.gpus`; 422 invalid_spec above it): "
+        "the GPUs of the largest slot any worker of this service will have; 0: no GPU jobs.",
     )
     max_running_per_user: int = Field(
         default=2,
@@ -341,8 +356,6 @@ class Settings(BaseSettings):
 
     def model_post_init(self, _context: object) -> None:
         """Fill the defaults that depend on other settings."""
-        if not self.worker_slots:
-            self.worker_slots = self.worker_concurrency
         if not self.web_streams:
             self.web_streams = max(1, self.web_threads - 2)
         if not self.web_streams_per_user:

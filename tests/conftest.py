@@ -143,10 +143,11 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str, redis_url: str) -> Settings:
-    """Settings for an in-process app on SQLite and the private Redis."""
+    """Settings for an in-process app on SQLite and the private Redis; no worker runs to
+    announce its slots, so the dispatcher counts a fixed one."""
     return Settings(
         var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url,
-        artifacts=tmp_path / "artifacts",
+        artifacts=tmp_path / "artifacts", worker_slots=1,
     )  # fmt: skip
 
 

@@ -183,13 +183,15 @@ def _sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 SERVER_COMMANDS = {
     "up": "run the whole service here, in the foreground",
     "users": "manage users (on the server)",
+    "worker": "run a training worker here that joins a service running elsewhere",
     "tokens": "manage API tokens (on the server)",
 }
 SERVER_CLI = "shared.commands.cli"
 
 
 def _server_command(argv: list[str]) -> int:
-    """Hand `trainq up|users|tokens ...` to the server's commands, or say they are not here."""
+    """Hand `trainq up|worker|users|tokens ...` to the server's commands, or say they are not
+    here."""
     try:
         commands = importlib.import_module(SERVER_CLI)
     except ModuleNotFoundError as exc:

@@ -26,13 +26,15 @@ class JobQueue:
         """Publish a job and record when; False if the broker is down (the job stays queued)."""
         return lifecycle.send(self.db, job_id, self.publish)
 
-    def publish(self, job_id: str) -> bool:
-        """Hand a job to the broker; the task id is the job id. False if the broker is down."""
+    def publish(self, job_id: str, queue: str | None = None) -> bool:
+        """Hand a job to the broker (the shared queue, or one worker's); the task id is the job
+        id. False if the broker is down."""
         try:
             self.celery.send_task(
                 lifecycle.TRAIN_TASK,
                 args=[job_id],
                 task_id=job_id,
+                queue=queue,
                 retry=True,
                 retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
             )

@@ -59,11 +59,11 @@ class Publisher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def __call__(self, job_id: str) -> bool:
-        """Publish the job; False if the broker is down (the job stays queued in the database,
-        and a later round sends it)."""
+    def __call__(self, job_id: str, queue: str | None = None) -> bool:
+        """Publish the job, to the shared queue or to ``queue`` (one worker's); False if the
+        broker is down (the job stays queued in the database, and a later round sends it)."""
         try:
-            self.app.send_task(TRAIN_TASK, args=[job_id], task_id=job_id)
+            self.app.send_task(TRAIN_TASK, args=[job_id], task_id=job_id, queue=queue)
         except Exception:
             log.warning("job_id=%s state=queued broker unreachable", job_id, exc_info=True)
             return False

@@ -21,10 +21,10 @@ from typing import Any
 import redis
 from celery import shared_task
 
-from shared import stamps
+from shared import stamps, workers
 from shared.db import Sessions, describe, server_started_at, sessions, unavailable
 from shared.jobs import lifecycle
-from shared.jobs.dispatch import dispatch
+from shared.jobs.dispatch import dispatch, unsend_placed
 from shared.models import utcnow
 from shared.settings import Settings, get_settings
 from shared.sweeps import service as sweeps
@@ -65,7 +65,10 @@ def writable_since(db: Sessions, client: redis.Redis | None) -> datetime | None:
 
 def broker_job_ids(client: redis.Redis) -> set[str]:
     """Ids of the training messages the broker holds: waiting in the queue or delivered unacked."""
-    raw: list[bytes] = list(client.lrange("celery", 0, -1))  # type: ignore[arg-type]
+    # The shared queue, and the own queue of each live worker (a dead worker's holds nothing
+    # any worker will take: its jobs are lost, and the dispatcher places them again).
+    names = ["celery", *(w.queue for w in workers.live(client))]
+    raw: list[bytes] = [m for q in names for m in client.lrange(q, 0, -1)]  # type: ignore[misc]
     raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
     ids = set()
     for item in raw:
@@ -105,6 +108,10 @@ def reconcile_once(
         for job_id in sent:
             if job_id in held:
                 lifecycle.mark_sent(db, job_id)
+                continue
+            if unsend_placed(db, job_id):  # the dispatcher places it again
+                log.warning("job_id=%s state=queued reason=not in broker, placed again", job_id)
+                resent.append(job_id)
                 continue
             log.warning("job_id=%s state=queued reason=not in broker, re-sent", job_id)
             if send(job_id):

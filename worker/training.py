@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,10 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
         if _finished(db, job_id):
             checkpoint.discard(settings, job_id)
         return
-    log.info("job_id=%s state=running worker=%s", job_id, worker)
+    log.info(
+        "job_id=%s state=running worker=%s CUDA_VISIBLE_DEVICES=%s",
+        job_id, worker, os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+    )  # fmt: skip
     sweep_id = None
     try:
         spec, sweep_id = patiently(

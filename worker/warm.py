@@ -13,6 +13,7 @@ from celery.signals import worker_process_init
 
 from shared.db import dispose_all
 from shared.settings import Settings, get_settings
+from worker import presence
 
 log = logging.getLogger(__name__)
 _STDLIB_MAIN = multiprocessing.current_process()  # taken in the worker's main process
@@ -39,6 +40,7 @@ def warm_child(**_: Any) -> None:
     # each epoch) need to start, so to the standard library this child is its parent's main
     # process.
     multiprocessing.process._current_process = _STDLIB_MAIN  # type: ignore[attr-defined]
+    presence.claim_gpus()  # its slot's GPUs, before TensorFlow can see any
     settings = get_settings()
     if not settings.warm_tf:  # the periodic worker trains nothing
         return

@@ -1,4 +1,4 @@
-"""The command line of the server's commands: `trainq up`, `trainq users ...`, `trainq tokens ...`.
+"""The server's command line: `trainq up`, `trainq worker`, `trainq users ...`, `trainq tokens ...`.
 
 Reading it imports nothing but argparse; a command imports what it needs when it runs.
 """
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 # The top-level commands, with the help `trainq --help` shows for them.
 COMMANDS = {
     "up": "run the whole service here, in the foreground",
+    "worker": "run a training worker here that joins a service running elsewhere",
     "users": "manage users (on the server)",
     "tokens": "manage API tokens (on the server)",
 }
@@ -23,6 +24,12 @@ def _up(_args: argparse.Namespace) -> int:
     return run()
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from shared.commands.worker import run
+
+    return run(args)
+
+
 def _admin(args: argparse.Namespace) -> int:
     from shared.commands.admin import run
 
@@ -30,8 +37,16 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `up`, `users ...` and `tokens ...` to a parser's subcommands."""
+    """Add `up`, `worker`, `users ...` and `tokens ...` to a parser's subcommands."""
     sub.add_parser("up", help=COMMANDS["up"]).set_defaults(run=_up)
+    worker = sub.add_parser("worker", help=COMMANDS["worker"])
+    worker.set_defaults(run=_worker)
+    worker.add_argument("--database-url", help="the service's database ($TRAINQ_DATABASE_URL)")
+    worker.add_argument("--redis-url", help="the service's Redis ($TRAINQ_REDIS_URL)")
+    worker.add_argument("--storage-url", help="the service's store ($TRAINQ_STORAGE_URL)")
+    worker.add_argument(
+        "--name", default="train", help="the worker's name on this host (two need two names)"
+    )
     users = sub.add_parser("users", help=COMMANDS["users"])
     tokens = sub.add_parser("tokens", help=COMMANDS["tokens"])
     users_sub = users.add_subparsers(dest="action", required=True)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from shared.commands import database
@@ -111,6 +112,17 @@ def _port_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
+def worker_command(settings: Any, name: str = "train") -> list[str]:
+    """The training worker's command line: it consumes the shared queue (and its own, which
+    it adds itself: worker.presence) and announces its slots."""
+    return [sys.executable, "-m", "celery", "-A", "worker", "worker", *(
+        # One spare process: it has loaded TensorFlow while the others train, so the next
+        # job starts at once while a worker process is being replaced.
+        f"--queues celery --concurrency {settings.worker_concurrency + settings.worker_spare} "
+        "--loglevel INFO"
+    ).split(), "--hostname", f"{name}@%h"]  # fmt: skip
+
+
 def run() -> int:
     """Start Redis if needed, migrate, create the first user, run web, worker and beat."""
     settings = database.service_settings()
@@ -144,12 +156,7 @@ def run() -> int:
             f"--bind {settings.host}:{settings.port} "
             f"--workers {settings.web_workers} --threads {settings.web_threads}"
         ).split(), "--control-socket", str(state / "gunicorn.ctl")],
-        "worker": [py, "-m", "celery", "-A", "worker", "worker", *(
-            # One spare process: it has loaded TensorFlow while the others train, so the next
-            # job starts at once while a worker process is being replaced.
-            f"--queues celery --concurrency {settings.worker_concurrency + settings.worker_spare} "
-            "--loglevel INFO"
-        ).split(), "--hostname", "train@%h"],
+        "worker": worker_command(settings),
         "periodic": [py, "-m", "celery", "-A", "worker", "worker", *(
             "--queues trainq.periodic --pool solo --beat --loglevel INFO"
         ).split(), "--hostname", "periodic@%h", "--schedule", str(state / "celerybeat-schedule")],

@@ -5,6 +5,12 @@ takes a worker slot from then until it ends. When slots are free, the next job g
 served longest ago (never served first), so a user with one job waits for at most one job of
 each other user, however many they queued; within a user, higher priority first, then oldest.
 No user has more than ``max_running_per_user`` jobs holding slots at once.
+
+The slots are those the live workers announce (``shared.workers``), unless
+``TRAINQ_WORKER_SLOTS`` fixes a total. Against live workers, each job goes to one worker's own
+queue, chosen here: one with a free slot that owns as many GPUs as the job asks for (the
+fewest such GPUs first, so that GPU slots stay free for GPU jobs), and the row says which
+(``sent_to``); a job no free slot can take waits, and the jobs after it go ahead.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import contextlib
 import logging
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypedDict
 
@@ -24,10 +30,12 @@ from sqlalchemy.orm import Session
 from shared.db import Sessions, transaction
 from shared.models import Job, JobStatus, utcnow
 from shared.settings import Settings
+from shared.workers import Worker, live, queue_of
 
 log = logging.getLogger(__name__)
 NEVER = datetime.min.replace(tzinfo=UTC)
-Publish = Callable[[str], bool]
+# Publish a job (its id), to the shared queue or to the queue given; False if the broker is down.
+Publish = Callable[..., bool]
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Waiting:
     id: str
     owner_id: int
     created_at: datetime
+    gpus: int = 0
 
 
 @dataclass
@@ -46,6 +55,7 @@ class Snapshot:
     waiting: list[Waiting]  # in each user's own order: priority, then age
     holding: Counter[int]  # slots held per user (running, or sent and not yet started)
     last_served: dict[int, datetime]
+    per_worker: Counter[str] = field(default_factory=Counter)  # slots held, by live worker name
 
     @property
     def busy(self) -> int:
@@ -61,6 +71,10 @@ def snapshot(session: Session) -> Snapshot:
     )
     per_owner = select(Job.owner_id, func.count()).where(holds).group_by(Job.owner_id)
     holding: Counter[int] = Counter({o: n for o, n in session.execute(per_owner)})
+    by_worker = select(Job.sent_to, func.count()).where(holds, Job.sent_to.is_not(None))
+    per_worker: Counter[str] = Counter(
+        {w: n for w, n in session.execute(by_worker.group_by(Job.sent_to)) if w is not None}
+    )
     served = (
         select(Job.owner_id, func.max(Job.sent_at))
         .where(Job.sent_at.is_not(None))
@@ -68,12 +82,19 @@ def snapshot(session: Session) -> Snapshot:
     )
     last_served = {o: t for o, t in session.execute(served) if t is not None}
     rows = session.execute(
-        select(Job.id, Job.owner_id, Job.created_at)
+        select(Job.id, Job.owner_id, Job.created_at, Job.gpus)
         .where(Job.status == JobStatus.queued, Job.sent_at.is_(None))
         .order_by(Job.priority.desc(), Job.created_at, Job.id)
     )
-    waiting = [Waiting(i, o, c) for i, o, c in rows]
-    return Snapshot(waiting, holding, last_served)
+    waiting = [Waiting(i, o, c, g) for i, o, c, g in rows]
+    return Snapshot(waiting, holding, last_served, per_worker)
+
+
+def place(gpus: int, workers: list[Worker], held: Counter[str]) -> Worker | None:
+    """The worker a job asking for ``gpus`` goes to: a free slot with that many GPUs, the
+    fewest such GPUs first, then the most free slots; None if no free slot has them."""
+    fits = [w for w in workers if w.gpus_per_slot >= gpus and held[w.name] < w.slots]
+    return min(fits, key=lambda w: (w.gpus_per_slot, held[w.name] - w.slots, w.name), default=None)
 
 
 def turn_order(snap: Snapshot, per_user: int | None, limit: int | None = None) -> list[Waiting]:
@@ -115,40 +136,83 @@ def dispatch(db: Sessions, settings: Settings, publish: Publish) -> list[str]:
         log.warning("dispatch: broker unreachable; jobs stay queued")
         return []
     try:
-        return _dispatch_locked(db, settings, publish)
+        return _dispatch_locked(db, settings, publish, client)
     finally:
         with contextlib.suppress(redis.RedisError):
             lock.release()
 
 
-def _dispatch_locked(db: Sessions, settings: Settings, publish: Publish) -> list[str]:
+def _plan(
+    snap: Snapshot, settings: Settings, workers: list[Worker] | None
+) -> list[tuple[Waiting, str | None]]:
+    """The jobs to send now, each with the worker it goes to (None: the shared queue)."""
+    if workers is None:  # a fixed total of slots: any worker takes any job
+        free = settings.worker_slots - snap.busy
+        order = turn_order(snap, settings.max_running_per_user, limit=max(free, 0))
+        return [(job, None) for job in order]
+    held = Counter(snap.per_worker)
+    free = sum(max(w.slots - held[w.name], 0) for w in workers)
+    plan: list[tuple[Waiting, str | None]] = []
+    for job in turn_order(snap, settings.max_running_per_user) if free else []:
+        worker = place(job.gpus, workers, held)
+        if worker is None:
+            continue  # no free slot has its GPUs: it waits, and the next job may go ahead
+        held[worker.name] += 1
+        plan.append((job, worker.name))
+        if len(plan) == free:
+            break
+    return plan
+
+
+def _dispatch_locked(
+    db: Sessions, settings: Settings, publish: Publish, client: redis.Redis
+) -> list[str]:
     with transaction(db) as session:
         snap = snapshot(session)
-    free = settings.worker_slots - snap.busy
-    if free <= 0 or not snap.waiting:
+    if not snap.waiting:
         return []
-    chosen = turn_order(snap, settings.max_running_per_user, limit=free)
+    try:
+        workers = None if settings.worker_slots else live(client)
+    except redis.RedisError:
+        log.warning("dispatch: broker unreachable; jobs stay queued")
+        return []
     sent: list[str] = []
-    for job in chosen:
+    for job, worker in _plan(snap, settings, workers):
         with transaction(db) as session:
             taken = session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == JobStatus.queued, Job.sent_at.is_(None))
-                .values(sent_at=utcnow())
+                .values(sent_at=utcnow(), sent_to=worker)
             )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             continue  # cancelled meanwhile
-        if not publish(job.id):
+        if not (publish(job.id) if worker is None else publish(job.id, queue_of(worker))):
             _unsend(db, [job.id])
             break
         sent.append(job.id)
-        log.info("job_id=%s state=queued dispatched owner=%s", job.id, job.owner_id)
+        log.info(
+            "job_id=%s state=queued dispatched owner=%s worker=%s gpus=%d",
+            job.id, job.owner_id, worker or "any", job.gpus,
+        )  # fmt: skip
     return sent
 
 
 def _unsend(db: Sessions, ids: Iterable[str]) -> None:
     with transaction(db) as session:
-        session.execute(update(Job).where(Job.id.in_(list(ids))).values(sent_at=None))
+        session.execute(update(Job).where(Job.id.in_(list(ids))).values(sent_at=None, sent_to=None))
+
+
+def unsend_placed(db: Sessions, job_id: str) -> bool:
+    """Put a job sent to one worker's queue, and lost there, back among the waiting jobs, for
+    the dispatcher to place again (among the workers live now); False for one sent to the
+    shared queue (it is sent there again)."""
+    with transaction(db) as session:
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.queued, Job.sent_to.is_not(None))
+            .values(sent_at=None, sent_to=None)
+        )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
 class QueuePlace(TypedDict):
@@ -156,6 +220,16 @@ class QueuePlace(TypedDict):
 
     position: int
     reason: str
+
+
+def _live_workers(settings: Settings) -> list[Worker] | None:
+    """The live workers; None when a fixed total of slots is set."""
+    if settings.worker_slots:
+        return None
+    try:
+        return live(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2))
+    except redis.RedisError:
+        return []
 
 
 def queue_info(session: Session, settings: Settings, job: Job) -> QueuePlace | None:
@@ -170,9 +244,21 @@ def queue_info(session: Session, settings: Settings, job: Job) -> QueuePlace | N
         select(func.count()).where(Job.status == JobStatus.queued, Job.sent_at.is_not(None))
     )
     position = (sent_not_started or 0) + (order.index(job.id) if job.id in order else 0)
-    slots, per_user = settings.worker_slots, settings.max_running_per_user
+    workers = _live_workers(settings)
+    slots = settings.worker_slots if workers is None else sum(w.slots for w in workers)
+    per_user = settings.max_running_per_user
+    most_gpus = max((w.gpus_per_slot for w in workers or []), default=0)
     if snap.holding[job.owner_id] >= per_user:
         reason = f"your limit of {per_user} running jobs is reached"
+    elif not slots:
+        reason = "no worker is running"
+    elif workers is not None and job.gpus > most_gpus:
+        reason = (
+            f"it asks for {job.gpus} GPUs and no running worker has a slot with that many "
+            f"(the most: {most_gpus})"
+        )
+    elif workers is not None and job.gpus and place(job.gpus, workers, snap.per_worker) is None:
+        reason = f"all worker slots with {job.gpus} GPUs are busy"
     elif snap.busy >= slots:
         reason = f"all {slots} worker slots are busy"
     elif position:

@@ -186,6 +186,13 @@ def limits(spec: JobSpec, settings: Settings) -> None:
             f"fit.epochs is {spec.fit.epochs}; this server allows at most {settings.max_epochs}",
             details={"field": "fit.epochs"},
         )
+    gpus = spec.resources.gpus
+    if gpus > settings.max_gpus_per_job:
+        raise InvalidSpec(
+            f"resources.gpus is {gpus}; no worker of this server will have a slot with that "
+            f"many GPUs (the most a job may ask for: {settings.max_gpus_per_job})",
+            details={"field": "resources.gpus"},
+        )
     limit = spec.time_limit_seconds
     if limit is not None and limit > settings.max_job_seconds:
         raise InvalidSpec(

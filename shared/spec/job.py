@@ -231,6 +231,12 @@ class CompileSpec(Strict):
     )
 
 
+class Resources(Strict):
+    """What a job needs of the worker slot that trains it."""
+
+    gpus: StrictInt = Field(default=0, ge=0, le=16)
+
+
 class JobSpec(Strict):
     """Everything a training job needs."""
 
@@ -243,6 +249,8 @@ class JobSpec(Strict):
     priority: StrictInt = Field(default=0, ge=-100, le=100)
     # Seconds of training before the job ends failed ("timeout"); capped by TRAINQ_MAX_JOB_SECONDS.
     time_limit_seconds: StrictInt | None = Field(default=None, ge=1)
+    # Handed only to a worker slot that owns this many GPUs (TRAINQ_GPUS on the worker host).
+    resources: Resources = Field(default_factory=Resources)
 
     def dataset_ids(self) -> set[str]:
         """The uploaded datasets this job reads."""

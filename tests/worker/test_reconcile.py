@@ -27,7 +27,8 @@ from worker.periodic import reconcile_once
 def rsettings(tmp_path: Path, sqlite_url: str, redis_url: str) -> Settings:
     broker = redis_url.rsplit("/", 1)[0] + "/3"
     redis.Redis.from_url(broker).flushdb()
-    return Settings(var_dir=tmp_path, database_url=sqlite_url, redis_url=broker)
+    # No worker runs here to announce its slots: a fixed total of one.
+    return Settings(var_dir=tmp_path, database_url=sqlite_url, redis_url=broker, worker_slots=1)
 
 
 def _held(settings: Settings) -> list[str]:
@@ -138,8 +139,9 @@ def test_submit_while_the_broker_is_down_keeps_the_job(
         assert job is not None and job.status == JobStatus.queued and job.sent_at is None
     # Once the broker is back, the dispatcher sends it.
     up = Settings(
-        var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url.rsplit("/", 1)[0] + "/4"
-    )
+        var_dir=tmp_path, database_url=sqlite_url, redis_url=redis_url.rsplit("/", 1)[0] + "/4",
+        worker_slots=1,
+    )  # fmt: skip
     redis.Redis.from_url(up.redis_url).flushdb()
     assert dispatch(sessions(up.database_url), up, JobQueue(up).publish) == [job_id]
     assert _held(up) == [job_id]
