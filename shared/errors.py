@@ -64,6 +64,13 @@ class InvalidInput(TrainqError):
     code = ErrorCode.invalid_input
 
 
+class PayloadTooLarge(TrainqError):
+    """A body over its limit, refused as it streams in."""
+
+    status = 413
+    code = ErrorCode.payload_too_large
+
+
 class DatasetUnavailable(TrainqError):
     """A dataset that this server does not have."""
 

@@ -324,9 +324,30 @@ class Settings(BaseSettings):
         description="Where uploaded datasets are kept, one .npz each; empty: `<var_dir>/datasets`.",
     )
     max_dataset_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1024,
+        description="Largest upload, its arrays counted uncompressed as they are read (422 "
+        "invalid_input above it); its file is held to this too, plus 1 MiB of form (413 "
+        "payload_too_large as it streams), not to max_request_bytes.",
+    )
+    upload_part_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,
-        description="Largest upload, its arrays counted uncompressed (422 invalid_input above it).",
+        description="Largest part of an upload in parts (PUT /api/v1/uploads/{id}/parts/{n}; "
+        "413 above it).",
+    )
+    upload_expiry_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How long an upload in parts may sit untouched since its last part; then "
+        "it is gone, its parts deleted when the next upload in parts starts on that API host.",
+    )
+    dataset_stream_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="An uploaded dataset's file above this size trains from its arrays on "
+        "disk, read batch by batch (its members extracted once into the worker's cache); at or "
+        "below it, from arrays in memory as Keras takes them.",
     )
     max_dataset_arrays: int = Field(
         default=32,
@@ -340,7 +361,7 @@ class Settings(BaseSettings):
         description="Uploaded datasets one user may keep (429 quota_exceeded above it).",
     )
     max_dataset_bytes_per_user: int = Field(
-        default=1024 * 1024 * 1024,
+        default=16 * 1024**3,
         ge=1024,
         description="Bytes of uploaded datasets (their files) one user may keep (429 "
         "quota_exceeded above it).",

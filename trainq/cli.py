@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from trainq import sweeps
+from trainq import parts, sweeps
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
 
@@ -127,7 +127,8 @@ def _cmd_download(client: Client, args: argparse.Namespace) -> int:
 
 def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
     if args.action == "upload":
-        result = client.upload_dataset(args.file, name=args.name)
+        result = client.upload_dataset(args.file, name=args.name, progress=sys.stderr.isatty(),
+                                       resume=args.resume)  # fmt: skip
     else:
         result = client.list_datasets()
     print(json.dumps(result, indent=2))
@@ -260,6 +261,11 @@ def parser() -> argparse.ArgumentParser:
     up = ds_sub.add_parser("upload", parents=[common], help="upload a .npz dataset")
     up.add_argument("file")
     up.add_argument("--name")
+    up.add_argument(
+        "--resume",
+        metavar="UPLOAD_ID",
+        help="go on with an interrupted upload in parts (its id is in the message)",
+    )
     up.set_defaults(func=_cmd_datasets)
     ds_sub.add_parser("list", parents=[common], help="your datasets").set_defaults(
         func=_cmd_datasets
@@ -282,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except parts.UploadInterrupted as exc:  # before ConnectionError: it says how to go on
+        print(f"error: {exc} (trainq datasets upload FILE --resume {exc.upload_id})",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except requests.ConnectionError as exc:
         print(
             f"error: cannot reach the trainq server at {client.url} ({_reason(exc)}); is it "

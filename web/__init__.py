@@ -10,6 +10,7 @@ from shared import stamps
 from shared.settings import Settings, get_settings
 from web import errors, extensions, metrics, security
 from web.dashboard import bp as dashboard_bp
+from web.datasets import SpoolingRequest
 from web.datasets import bp as datasets_bp
 from web.events import bp as events_bp
 from web.health import bp as health_bp
@@ -19,12 +20,14 @@ from web.openapi import bp as openapi_bp
 from web.status_cache import FastPath
 from web.sweeps import bp as sweeps_bp
 from web.tensorboard import bp as tensorboard_bp
+from web.uploads import bp as uploads_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The Flask app for the given settings (by default, the environment's)."""
     settings = settings or get_settings()
     app = Flask(__name__)
+    app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(datasets_bp, url_prefix="/api/v1/datasets")
+    app.register_blueprint(uploads_bp, url_prefix="/api/v1/uploads")
     app.register_blueprint(sweeps_bp, url_prefix="/api/v1/sweeps")
     state = app.extensions["trainq"]
     app.wsgi_app = FastPath(app.wsgi_app, state["status"], app.json.dumps)  # type: ignore[method-assign]

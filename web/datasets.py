@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from typing import Any
+
+from flask import Blueprint, Request, request, url_for
 from flask.typing import ResponseReturnValue
 
-from shared.datasets import uploads
+from shared.datasets import spool, uploads
 from shared.errors import BadRequest
 from shared.jobs import quotas
 from web import responses
@@ -14,22 +16,46 @@ from web.extensions import db, settings
 from web.schemas import DatasetList
 
 bp = Blueprint("datasets", __name__)
+FORM_BYTES = 1024 * 1024  # what a multipart form may add to the file it carries
+
+
+class SpoolingRequest(Request):
+    """A request whose uploaded files are written to disk as they stream in, hashed on the way
+    (werkzeug's form parser writes each part to the file this gives it); closed, they are gone."""
+
+    def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
+        spooled = spool.Spool(spool.folder(settings()))
+        self.__dict__.setdefault("_spools", []).append(spooled)
+        return spooled
+
+    def close(self) -> None:
+        super().close()
+        for spooled in self.__dict__.get("_spools", ()):  # a parse cut short leaves them too
+            spooled.close()
+
+
+def created(dataset: Any) -> ResponseReturnValue:
+    """201 with the dataset and where it lives."""
+    location = url_for("datasets.get", dataset_id=dataset.id)
+    return responses.body(responses.dataset(dataset)), 201, {"Location": location}
 
 
 @bp.post("")
 def upload() -> ResponseReturnValue:
-    """A multipart upload (field ``file``, optional ``name``): checked, stored, 201."""
+    """A multipart upload (field ``file``, optional ``name``), streamed to disk, checked,
+    stored, 201."""
     user = current_user()
+    request.max_content_length = settings().max_dataset_bytes + FORM_BYTES  # 413 as it streams
     file = request.files.get("file")
     if file is None:
         raise BadRequest("send the .npz as multipart form data in a field named 'file'")
+    assert isinstance(file.stream, spool.Spool)
     name = request.form.get("name") or file.filename or "dataset"
-    content, session = file.read(), db()
-    quotas.admit_upload(session, user, len(content), settings())  # before any array is read
-    dataset = uploads.create(session, user, name, content, settings())
+    spooled, session = file.stream.done(), db()
+    quotas.admit_upload(session, user, spooled.size, settings())  # before any array is read
+    dataset = uploads.create(session, user, name, spooled, settings())
     session.commit()
-    location = url_for("datasets.get", dataset_id=dataset.id)
-    return responses.body(responses.dataset(dataset)), 201, {"Location": location}
+    return created(dataset)
 
 
 @bp.get("")

@@ -30,6 +30,9 @@ from web.schemas import (
     Sweep,
     SweepList,
     SweepSummary,
+    UploadPart,
+    UploadStart,
+    UploadStatus,
 )
 
 bp = Blueprint("openapi", __name__)
@@ -38,8 +41,10 @@ bp = Blueprint("openapi", __name__)
 MODELS: list[type[BaseModel]] = [
     JobSpec, ErrorBody, Job, JobSummary, JobPage, CancelledJob, PredictRequest, PredictResponse,
     Event, Dataset, DatasetList, Me, Health, SweepSpec, SweepSummary, Sweep, SweepList,
+    UploadStart, UploadPart, UploadStatus,
 ]  # fmt: skip
-REQUESTS = (JobSpec, PredictRequest, SweepSpec)  # published as validated; the rest as serialized
+# Published as validated; the rest as serialized.
+REQUESTS = (JobSpec, PredictRequest, SweepSpec, UploadStart)
 
 
 def _ref(model: type[BaseModel] | str) -> dict[str, Any]:
@@ -57,6 +62,64 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 DATASET_ID = {"name": "dataset_id", "in": "path", "required": True,
               "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
+             "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
+PART_N = {"name": "n", "in": "path", "required": True,
+          "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}  # fmt: skip
+
+
+def _uploads() -> dict[str, Any]:
+    """The routes of an upload in parts."""
+    sha = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
+    return {
+        "/api/v1/uploads": {
+            "post": {
+                "summary": "Start an upload in parts: its size in bytes and the dataset's name",
+                "operationId": "startUpload",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref(UploadStart)}}},
+                "responses": {"201": _json(UploadStatus, "the upload, no part yet"),
+                              **_errors(400, 401, 413, 422, 429)},
+            }
+        },
+        "/api/v1/uploads/{upload_id}": {
+            "get": {
+                "summary": "Which parts arrived (sizes and SHA-256): where to resume",
+                "operationId": "getUpload",
+                "parameters": [UPLOAD_ID],
+                "responses": {"200": _json(UploadStatus, "the upload"), **_errors(401, 404)},
+            },
+            "delete": {
+                "summary": "Give an upload up: its parts are deleted",
+                "operationId": "deleteUpload",
+                "parameters": [UPLOAD_ID],
+                "responses": {"204": {"description": "deleted"}, **_errors(401, 404)},
+            },
+        },
+        "/api/v1/uploads/{upload_id}/parts/{n}": {
+            "put": {
+                "summary": "Part n (1, 2, ...) of the file, the raw body; sent again, it "
+                           "replaces the part",
+                "operationId": "putUploadPart",
+                "parameters": [UPLOAD_ID, PART_N],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"200": _json(UploadPart, "the part as kept"),
+                              **_errors(401, 404, 413, 422)},
+            }
+        },
+        "/api/v1/uploads/{upload_id}/complete": {
+            "post": {
+                "summary": "Join the parts, check them as any upload, create the dataset",
+                "operationId": "completeUpload",
+                "parameters": [UPLOAD_ID],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"sha256": sha}}}}},
+                "responses": {"201": _json(Dataset, "the dataset"),
+                              **_errors(401, 404, 409, 422, 429)},
+            }
+        },
+    }  # fmt: skip
 
 
 # A spec that trains (the quickstart, one epoch): the docs page's example, and the one
@@ -399,6 +462,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"204": {"description": "deleted"}, **_errors(401, 404, 409)},
             },
         },
+        **_uploads(),
         "/healthz": {
             "get": {
                 "summary": "Health: the database, the broker and the periodic jobs",

@@ -201,6 +201,35 @@ class DatasetList(BaseModel):
     datasets: list[Dataset]
 
 
+class UploadStart(BaseModel):
+    """An upload in parts to start: the file's size in bytes and the dataset's name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(ge=1)
+    name: str = Field(default="dataset", max_length=200)
+
+
+class UploadPart(BaseModel):
+    """A part that arrived: its number, size and SHA-256."""
+
+    n: int
+    size: int
+    sha256: str
+
+
+class UploadStatus(BaseModel):
+    """An upload in parts: which parts arrived, the bytes of the size, when it expires."""
+
+    id: str
+    name: str
+    size: int
+    received_bytes: int
+    parts: list[UploadPart]
+    max_part_bytes: int
+    expires_at: Timestamp
+
+
 class TokenInfo(BaseModel):
     """The token in use (never the token itself: its prefix)."""
 

@@ -139,10 +139,13 @@ def hold_quota(session: Session, user: User, settings: Settings) -> None:
         raise _over_quota(queued - 1, settings)
 
 
-def admit_upload(session: Session, user: User, size: int, settings: Settings) -> None:
+def admit_upload(
+    session: Session, user: User, size: int, settings: Settings, *, spend: bool = True
+) -> None:
     """Check an upload of ``size`` bytes against the user's limits, before it is read: the
     datasets they keep (their count and bytes: QuotaExceeded until some are deleted) and the
-    uploads per window (RateLimited)."""
+    uploads per window (RateLimited; not ``spend``: an upload in parts completing, counted at
+    its start)."""
     session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     kept, held = session.execute(
         select(func.count(), func.coalesce(func.sum(Dataset.size_bytes), 0)).where(
@@ -163,5 +166,6 @@ def admit_upload(session: Session, user: User, size: int, settings: Settings) ->
             retry_after=QUOTA_RETRY_AFTER_SECONDS,
             details={"limit_bytes": settings.max_dataset_bytes_per_user, "bytes": held},
         )
-    _spend(settings, _rate_key(settings, user, "upload"), "uploads", settings.upload_rate,
-           settings.upload_rate_window_seconds)  # fmt: skip
+    if spend:
+        _spend(settings, _rate_key(settings, user, "upload"), "uploads", settings.upload_rate,
+               settings.upload_rate_window_seconds)  # fmt: skip

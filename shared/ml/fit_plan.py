@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from shared.datasets import builtin, uploads
+from shared.datasets import builtin, mapped, uploads
 from shared.ml import train_callbacks
 from shared.ml.build import preprocess
 from shared.settings import Settings
@@ -37,20 +37,27 @@ def _take(data: Any, index: Any) -> Any:
     return data[index]
 
 
+def _arrays(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: np.asarray(v) for k, v in data.items()}
+    return np.asarray(data)
+
+
 def _length(data: Any) -> int:
     return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
 
 
 class ArrayDataset(keras.utils.PyDataset):
-    """Arrays served batch by batch, through Keras's PyDataset workers and queue."""
+    """Arrays served batch by batch, through Keras's PyDataset workers and queue; with a
+    ``scale``, raw inputs read from disk (``mapped.Rows``) preprocessed one batch at a time."""
 
     def __init__(
         self, x: Any, y: Any, sample_weight: Any, batch_size: int, shuffle: bool,
-        seed: int | None, **kwargs: Any,
+        seed: int | None, *, scale: float | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)  # workers, use_multiprocessing, max_queue_size reach Keras
         self.x, self.y, self.sample_weight = x, y, sample_weight
-        self.batch_size, self.shuffle = batch_size, shuffle
+        self.batch_size, self.shuffle, self.scale = batch_size, shuffle, scale
         self.n = _length(x)
         self._rng = np.random.default_rng(seed)
         self.order = self._rng.permutation(self.n) if shuffle else np.arange(self.n)
@@ -62,10 +69,18 @@ class ArrayDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         self.threads.add(threading.current_thread().name)
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        batch = (_take(self.x, rows), _take(self.y, rows))
+        batch: tuple[Any, ...] = (self.inputs(rows), _take(self.y, rows))
+        if self.scale is not None:  # rows read from disk: plain arrays, as in memory
+            batch = (batch[0], _arrays(batch[1]))
         if self.sample_weight is not None:
-            return (*batch, self.sample_weight[rows])
+            weight = self.sample_weight[rows]
+            batch = (*batch, weight if self.scale is None else weight.astype(np.float32))
         return batch
+
+    def inputs(self, rows: Any) -> Any:
+        """The x of some rows, as the model takes them."""
+        x = _take(self.x, rows)
+        return x if self.scale is None else preprocess(x, self.scale)
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
@@ -93,8 +108,9 @@ class FitPlan:
 
     def first_row(self) -> tuple[Any, Any]:
         """The first training row (x, y), for the shapes and dtypes of the data."""
-        source = self.dataset if self.dataset is not None else self
-        return _take(source.x, slice(0, 1)), _take(source.y, slice(0, 1))
+        if self.dataset is not None:
+            return self.dataset.inputs(slice(0, 1)), _take(self.dataset.y, slice(0, 1))
+        return _take(self.x, slice(0, 1)), _take(self.y, slice(0, 1))
 
     def training_x(self, spec: JobSpec, batch_size: int) -> Iterator[Any]:
         """The x of the rows the model trains on (without validation_split's last fraction, as
@@ -105,7 +121,8 @@ class FitPlan:
             x = self.x
             n = math.floor(_length(x) * (1.0 - spec.fit.validation_split))
         for start in range(0, n, batch_size):
-            yield _take(x, slice(start, min(start + batch_size, n)))
+            rows = slice(start, min(start + batch_size, n))
+            yield self.dataset.inputs(rows) if self.dataset is not None else _take(x, rows)
 
     def steps_per_epoch(self, spec: JobSpec) -> int:
         """Training steps in one epoch, as Keras will count them."""
@@ -120,7 +137,7 @@ class FitPlan:
 def load(settings: Settings, ref: DatasetRef) -> builtin.Splits:
     """A dataset's arrays: a built-in one by name, an uploaded one by id."""
     if ref.id is not None:
-        return uploads.load(uploads.local_file(settings, ref.id))
+        return uploads.load(uploads.local_file(settings, ref.id), settings)
     assert ref.name is not None
     return builtin.load(ref.name)
 
@@ -143,7 +160,7 @@ def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits) -> Any:
         x, y = (
             (other.x_test, other.y_test) if vd.split == "test" else (other.x_train, other.y_train)
         )
-        return (preprocess(x, scale), y)  # the model sees one preprocessing: the job's
+        return (preprocess(x, scale), _arrays(y))  # the model sees one preprocessing: the job's
     x = preprocess(vd.x, scale)
     y = {k: np.asarray(v) for k, v in vd.y.items()} if isinstance(vd.y, dict) else np.asarray(vd.y)
     if vd.sample_weight is not None:
@@ -151,10 +168,78 @@ def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits) -> Any:
     return (x, y)
 
 
+def _options(fit: Any) -> dict[str, Any]:
+    options = {
+        k: v
+        for k, v in (
+            ("workers", fit.workers),
+            ("use_multiprocessing", fit.use_multiprocessing),
+            ("max_queue_size", fit.max_queue_size),
+        )
+        if v is not None
+    }
+    if fit.use_multiprocessing:
+        clean_worker_processes()
+    return options
+
+
+def _mapped(x: Any) -> bool:
+    return any(isinstance(v, mapped.Rows) for v in (x.values() if isinstance(x, dict) else [x]))
+
+
+def _streamed(settings: Settings, spec: JobSpec, data: builtin.Splits) -> FitPlan:
+    """A dataset read from disk's plan: training, validation and test rows all served batch by
+    batch, preprocessed as they go, never copied whole. Without shuffling, the same batches
+    (and history) as the in-memory plan; shuffled, in an order of its own (from the seed)."""
+    fit, scale = spec.fit, spec.dataset.scale
+    x, y = data.x_train, data.y_train
+    weight: Any = None
+    if isinstance(fit.sample_weight, str):
+        weight = data.weights[fit.sample_weight]
+    elif fit.sample_weight is not None:
+        weight = np.asarray(fit.sample_weight, dtype=np.float32)
+    val_batch = fit.validation_batch_size or fit.batch_size
+    validation: Any = None
+    if fit.validation_split:  # as Keras does it: the last fraction, before any shuffling
+        at = math.floor(_length(x) * (1.0 - fit.validation_split))
+        head, tail = slice(0, at), slice(at, None)
+        validation = ArrayDataset(_take(x, tail), _take(y, tail), _take(weight, tail),
+                                  val_batch, False, None, scale=scale)  # fmt: skip
+        x, y, weight = _take(x, head), _take(y, head), _take(weight, head)
+    elif fit.validation_data == "test":
+        validation = ArrayDataset(data.x_test, data.y_test, None, val_batch, False, None,
+                                  scale=scale)  # fmt: skip
+    else:
+        validation = _validation(settings, spec, data)  # another dataset or inline: as before
+    kwargs: dict[str, Any] = {
+        "epochs": fit.epochs,
+        "verbose": 2 if fit.verbose == "auto" else fit.verbose,
+        "validation_data": validation,
+        "class_weight": fit.class_weight,
+        "initial_epoch": fit.initial_epoch,
+        "steps_per_epoch": fit.steps_per_epoch,
+        "validation_steps": fit.validation_steps,
+        "validation_batch_size": None if isinstance(validation, ArrayDataset) else val_batch,
+        "validation_freq": fit.validation_freq,
+        "shuffle": False,  # the dataset shuffles its rows itself
+    }
+    test = None
+    if data.x_test is not None and data.y_test is not None:
+        test_rows = ArrayDataset(data.x_test, data.y_test, None, max(fit.batch_size, 256), False,
+                                 None, scale=scale)  # fmt: skip
+        test = (test_rows, None)
+    dataset = ArrayDataset(x, y, weight, fit.batch_size, fit.shuffle, spec.seed, scale=scale,
+                           **_options(fit))  # fmt: skip
+    return FitPlan(dataset, None, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test,
+                   dataset)  # fmt: skip
+
+
 def make(settings: Settings, spec: JobSpec) -> FitPlan:
     """Load the job's data and lay out every fit argument as Keras takes it."""
     fit = spec.fit
     data = load(settings, spec.dataset)
+    if _mapped(data.x_train):
+        return _streamed(settings, spec, data)
     x, y = preprocess(data.x_train, spec.dataset.scale), data.y_train
     sample_weight: Any = None
     if isinstance(fit.sample_weight, str):
@@ -188,19 +273,8 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
         val = (_take(x, tail), _take(y, tail))
         kwargs["validation_data"] = val if sample_weight is None else (*val, sample_weight[tail])
         x, y, sample_weight = _take(x, head), _take(y, head), _take(sample_weight, head)
-    options = {
-        k: v
-        for k, v in (
-            ("workers", fit.workers),
-            ("use_multiprocessing", fit.use_multiprocessing),
-            ("max_queue_size", fit.max_queue_size),
-        )
-        if v is not None
-    }
-    if fit.use_multiprocessing:
-        clean_worker_processes()
     plan.dataset = ArrayDataset(
-        x, y, sample_weight, fit.batch_size, fit.shuffle, spec.seed, **options
+        x, y, sample_weight, fit.batch_size, fit.shuffle, spec.seed, **_options(fit)
     )
     plan.x, plan.y = plan.dataset, None
     return plan

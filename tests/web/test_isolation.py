@@ -49,11 +49,12 @@ class Endpoint:
     body: Any = None
     owner_status: int = 200
     upload: bool = False  # send a small .npz as a multipart upload
+    raw: bytes | None = None  # send these bytes as the body
 
     @property
     def per_job(self) -> bool:
         """A route of one resource: another user must get 404, as for one that does not exist."""
-        return any(f"<{kind}_id>" in self.rule for kind in ("job", "dataset", "sweep"))
+        return any(f"<{kind}_id>" in self.rule for kind in ("job", "dataset", "sweep", "upload"))
 
 
 ENDPOINTS = [
@@ -74,6 +75,13 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/datasets/<dataset_id>"),
     # A queued job of the owner's reads the dataset, so its owner may not delete it yet.
     Endpoint("DELETE", "/api/v1/datasets/<dataset_id>", owner_status=409),
+    # An upload in parts: alice's has none of its bytes yet, so completing it is a conflict;
+    # each DELETE gives up an upload of alice's made for that call (World.upload_id).
+    Endpoint("POST", "/api/v1/uploads", body={"size": 10, "name": "u"}, owner_status=201),
+    Endpoint("GET", "/api/v1/uploads/<upload_id>"),
+    Endpoint("PUT", "/api/v1/uploads/<upload_id>/parts/<int:n>", raw=b"0123"),
+    Endpoint("POST", "/api/v1/uploads/<upload_id>/complete", owner_status=409),
+    Endpoint("DELETE", "/api/v1/uploads/<upload_id>", owner_status=204),
     Endpoint("GET", "/api/v1/sweeps"),
     Endpoint("POST", "/api/v1/sweeps", body=SWEEP, owner_status=202),
     Endpoint("GET", "/api/v1/sweeps/<sweep_id>"),
@@ -112,6 +120,16 @@ class World:
     job_ids: dict[str, str]
     dataset_ids: dict[str, str]
     sweep_ids: dict[str, str]
+    upload_ids: dict[str, str]
+
+    def upload_id(self, endpoint: Endpoint) -> str:
+        """Alice's upload in parts; for a DELETE, a new one of hers, for this call."""
+        if endpoint.method != "DELETE" or "<upload_id>" not in endpoint.rule:
+            return self.upload_ids["alice"]
+        r = self.app.test_client().post("/api/v1/uploads", json={"size": 10},
+                                        headers=self.headers["owner"])  # fmt: skip
+        assert r.status_code == 201, r.get_data(as_text=True)
+        return str(r.get_json()["id"])
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +140,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     url = f"sqlite:///{tmp / 'trainq.db'}"
     migrate(url)
     settings = Settings(
-        var_dir=tmp, database_url=url, redis_url=redis_url, artifacts=tmp / "artifacts"
+        var_dir=tmp,
+        database_url=url,
+        redis_url=redis_url,
+        artifacts=tmp / "artifacts",
+        upload_rate=1000,  # every DELETE of an upload in parts gives up one made for it
     )
     tokens: dict[str, str] = {}
     with session_scope(url) as s:
@@ -172,7 +194,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         sweep_ids[user] = response.get_json()["id"]
         response = client.post(f"/api/v1/sweeps/{sweep_ids[user]}/cancel", headers=headers[caller])
         assert response.get_json()["status"] == "cancelled"
-    yield World(app, settings, headers, job_ids, dataset_ids, sweep_ids)
+    upload_ids = {}
+    for caller, user in (("owner", "alice"), ("other-user", "bob")):
+        response = client.post("/api/v1/uploads", json={"size": 10, "name": SECRET[user]},
+                               headers=headers[caller])  # fmt: skip
+        assert response.status_code == 201, response.get_data(as_text=True)
+        upload_ids[user] = response.get_json()["id"]
+    yield World(app, settings, headers, job_ids, dataset_ids, sweep_ids, upload_ids)
 
 
 def _npz() -> bytes:
@@ -190,10 +218,13 @@ def _call(
     headers: dict[str, str],
     dataset_id: str = "0" * 32,
     sweep_id: str = "0" * 32,
+    upload_id: str = "0" * 32,
 ) -> Any:
     url = endpoint.rule.replace("<job_id>", job_id).replace("<dataset_id>", dataset_id)
-    url = url.replace("<sweep_id>", sweep_id)
-    url += endpoint.query
+    url = url.replace("<sweep_id>", sweep_id).replace("<upload_id>", upload_id)
+    url = url.replace("<int:n>", "1") + endpoint.query
+    if endpoint.raw is not None:
+        return client.open(url, method=endpoint.method, data=endpoint.raw, headers=headers)
     if endpoint.upload:
         data = {"file": (io.BytesIO(_npz()), "d.npz")}
         return client.open(url, method=endpoint.method, data=data, headers=headers)
@@ -221,9 +252,10 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
     """Owner 2xx; another user 404 on alice's job; every bad token 401; no one sees another."""
     client = world.app.test_client()
     before = _jobs_in_db(world)
+    upload_id = world.upload_id(endpoint)
     response = _call(
         client, endpoint, world.job_ids["alice"], world.headers[caller],
-        world.dataset_ids["alice"], world.sweep_ids["alice"],
+        world.dataset_ids["alice"], world.sweep_ids["alice"], upload_id,
     )  # fmt: skip
     expected = CALLERS[caller]
     if expected is None or (caller == "other-user" and not endpoint.per_job):
@@ -244,8 +276,9 @@ def test_endpoint_answers_each_caller(world: World, endpoint: Endpoint, caller: 
         text = text.replace(world.job_ids["alice"], "<asked-for>")
         text = text.replace(world.dataset_ids["alice"], "<asked-for>")
         text = text.replace(world.sweep_ids["alice"], "<asked-for>")
+        text = text.replace(upload_id, "<asked-for>")
     secrets = (world.job_ids[hidden], world.dataset_ids[hidden], world.sweep_ids[hidden],
-               SECRET[hidden], f'"{hidden}"')  # fmt: skip
+               world.upload_ids[hidden], SECRET[hidden], f'"{hidden}"')  # fmt: skip
     for secret in secrets:
         assert secret not in text, f"{caller} saw {secret!r} at {endpoint.rule}"
     if caller == "other-user" and endpoint.rule == "/api/v1/jobs" and endpoint.method == "GET":
@@ -257,16 +290,18 @@ def test_other_users_job_is_indistinguishable_from_a_missing_one(world: World) -
     bob = world.headers["other-user"]
     missing = "0" * 32
     for endpoint in (e for e in ENDPOINTS if e.per_job):
+        upload_id = world.upload_id(endpoint)
         theirs = _call(
             client, endpoint, world.job_ids["alice"], bob, world.dataset_ids["alice"],
-            world.sweep_ids["alice"],
+            world.sweep_ids["alice"], upload_id,
         ).get_json()  # fmt: skip
-        nobodys = _call(client, endpoint, missing, bob, missing, missing).get_json()
+        nobodys = _call(client, endpoint, missing, bob, missing, missing, missing).get_json()
         assert (
             theirs["error"]["message"]
             .replace(world.job_ids["alice"], missing)
             .replace(world.dataset_ids["alice"], missing)
             .replace(world.sweep_ids["alice"], missing)
+            .replace(upload_id, missing)
             == (nobodys["error"]["message"])
         )
 
