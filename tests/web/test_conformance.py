@@ -150,6 +150,21 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     check("DELETE", ds, client.delete(f"{datasets}/{dataset['id']}", headers=h), 204)
     check("GET", "/healthz", client.get("/healthz"), 200)
 
+    # An upload in parts: started, a part sent, its state read, completed; another given up.
+    uploads, an_upload = "/api/v1/uploads", "/api/v1/uploads/{upload_id}"
+    content = npz()
+    started = client.post(uploads, json={"size": len(content), "name": "parts"}, headers=h)
+    upload = check("POST", uploads, started, 201).json
+    part = client.put(f"{uploads}/{upload['id']}/parts/1", data=content, headers=h,
+                      content_type="application/octet-stream")  # fmt: skip
+    check("PUT", f"{an_upload}/parts/{{n}}", part, 200)
+    check("GET", an_upload, client.get(f"{uploads}/{upload['id']}", headers=h), 200)
+    done = client.post(f"{uploads}/{upload['id']}/complete", headers=h)
+    check("POST", f"{an_upload}/complete", done, 201)
+    abandoned = client.post(uploads, json={"size": 10}, headers=h).json
+    check("DELETE", an_upload, client.delete(f"{uploads}/{abandoned['id']}", headers=h), 204)
+    check("GET", an_upload, client.get(f"{uploads}/nope", headers=h), 404)
+
     # A sweep: submitted, listed, read with a trial that ran and one the pruner stopped,
     # cancelled while one runs (202) and when over (200), its stream once it has ended.
     sweeps, a_sweep = "/api/v1/sweeps", "/api/v1/sweeps/{sweep_id}"
