@@ -35,3 +35,20 @@ def test_compose_lets_training_go_first() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     default_weight = 1024
     assert services["web"]["cpu_shares"] < services["worker"].get("cpu_shares", default_weight)
+
+
+def test_compose_keeps_what_jobs_keep_in_a_store_and_shares_no_volume() -> None:
+    """Workers need no shared folder: everything a job keeps is in the S3-compatible store, so a
+    worker may run on another machine."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "seaweedfs" in services["seaweedfs"]["image"]
+    for name in ("web", "worker", "beat", "bucket"):
+        env = services[name]["environment"]
+        assert env["TRAINQ_STORAGE_URL"].startswith("s3://"), name
+        assert env["TRAINQ_S3_ENDPOINT_URL"] == "http://seaweedfs:8333", name
+        assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"], name
+    for name in ("web", "worker", "beat"):
+        assert not services[name].get("volumes"), f"{name} mounts a volume"
+        assert services[name]["depends_on"]["bucket"]["condition"] == (
+            "service_completed_successfully"
+        )
