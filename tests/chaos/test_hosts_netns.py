@@ -1,8 +1,8 @@
-"""Several hosts on one machine, each a network namespace with a hostname and folders of its
-own: an API host and worker hosts that share only PostgreSQL, Redis and an S3 server, reached
-over a bridge. A dataset uploaded to the API trains on a worker host; a worker host killed
-outright has its job resumed on another from the stored checkpoint; a host that joins takes
-queued jobs, and one that leaves stops counting."""
+"""Several hosts on one machine, each a network namespace with a hostname, a mount namespace
+and folders of its own (the others' hidden): an API host and worker hosts that share only
+PostgreSQL, Redis and an S3 server, reached over a bridge. A dataset uploaded to the API trains
+on a worker host; a worker host killed outright has its job resumed on another from the stored
+checkpoint; a host that joins takes queued jobs, and one that leaves stops counting."""
 
 from __future__ import annotations
 
@@ -42,6 +42,21 @@ pytestmark = [pytest.mark.timeout(400), pytest.mark.slow]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BUCKET = "trainq-hosts"
 WEB_PORT = 8000  # each host has its own ports: the API's own namespace
+
+
+# Run in a host's own UTS and mount namespaces: its hostname; the other hosts' folders and the
+# shared services' files hidden under empty tmpfs, its own folder bound back in place.
+ISOLATE = """set -e
+hostname "$0"
+mount --bind "$1" "$2"
+mount -t tmpfs tmpfs "$3"
+mkdir -p "$1"
+mount --bind "$2" "$1"
+mount -t tmpfs tmpfs "$4"
+mount -t tmpfs tmpfs "$5"
+shift 5
+exec "$@"
+"""
 
 
 def _ip(*args: str) -> None:
@@ -150,6 +165,8 @@ class Hosts:
 
     def __init__(self, workdir: Path, net: Network) -> None:
         self.workdir, self.net = workdir, net
+        self.services = workdir / "services"  # the logs, Redis's folder
+        self.services.mkdir()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: dict[str, Path] = {}
         self.pg: Postgres | None = None
@@ -172,7 +189,7 @@ class Hosts:
         return self.pg.url
 
     def _background(self, name: str, args: list[str], **kwargs: Any) -> None:
-        log = self.workdir / f"{name}.log"
+        log = self.services / f"{name}.log"
         self.logs[name] = log
         self.procs.append(subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                            preexec_fn=dies_with_us(), **kwargs))  # fmt: skip
@@ -182,7 +199,7 @@ class Hosts:
         self._background("redis", ["redis-server", "--port", str(port), "--bind",
                                    self.net.address, "--protected-mode", "no", "--save", "",
                                    "--appendonly", "no",
-                                   "--dir", str(self.workdir)])  # fmt: skip
+                                   "--dir", str(self.services)])  # fmt: skip
         client = redis.Redis(host=self.net.address, port=port)
 
         def up() -> bool:
@@ -230,9 +247,15 @@ class Hosts:
             TRAINQ_STORAGE_URL=f"s3://{BUCKET}/trainq", TRAINQ_S3_ENDPOINT_URL=self.s3,
             TRAINQ_MAX_RUNNING_PER_USER="10", **CREDENTIALS, **settings, **env,
         )  # fmt: skip
+        (var / "tmp").mkdir(exist_ok=True)
+        environment["TMPDIR"] = str(var / "tmp")
+        stash = self.workdir / "stash" / host
+        stash.mkdir(parents=True, exist_ok=True)
         hostname = self.net.hosts[host]
-        command = ["ip", "netns", "exec", hostname, "unshare", "--uts", "--", "sh", "-c",
-                   'hostname "$0" && exec "$@"', hostname, sys.executable, "-m", *args]  # fmt: skip
+        command = ["ip", "netns", "exec", hostname, "unshare", "--uts", "--mount", "--", "sh",
+                   "-c", ISOLATE, hostname, str(var), str(stash), str(self.workdir / "hosts"),
+                   str(self.workdir / "pg"), str(self.services), sys.executable, "-m",
+                   *args]  # fmt: skip
         self._background(f"{host}-{name}", command, cwd=ROOT, env=environment,
                          start_new_session=True)  # fmt: skip
 
@@ -389,6 +412,10 @@ def test_hosts_share_only_the_database_redis_and_the_store(hosts: Hosts) -> None
     assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == keras.sha256
     api_files = [p for p in (hosts.workdir / "hosts" / "api").rglob("*.keras")]
     assert [p.name for p in api_files] == [f"{keras.sha256}.keras"]  # its cache, from the store
+    api_pid = str(hosts.net.pids("api")[0])
+    look = ["nsenter", "--target", api_pid, "--mount", "ls", "-A", str(hosts.workdir / "hosts")]
+    seen = subprocess.run(look, capture_output=True, text=True)
+    assert seen.stdout.split() == ["api"], seen  # the API host sees no worker host's folder
     print(f"scenario 1 done at {time.monotonic() - began:.0f} s")
 
     # 2. Every process of the host training a job is killed mid-epoch: the other host resumes
