@@ -143,12 +143,12 @@ def test_application_is_accepted(runner: Runner, name: str, preprocessing: bool 
     assert response.status_code == 202, response.get_data(as_text=True)
 
 
-# Small and quick to trace (Keras traces the training step of every layer): MobileNetV3Small
-# with its operation layers (its hard sigmoid is ReLU(6.0)(x + 3.0) * (1.0 / 6.0)),
-# EfficientNetV2B0 with its Normalization (ImageNet's statistics in its config), MobileNet.
+# Three train one epoch, small and quick to trace (Keras traces the training step of every
+# layer): MobileNetV3Small with its operation layers (its hard sigmoid is
+# ReLU(6.0)(x + 3.0) * (1.0 / 6.0)), MobileNet, and EfficientNetB0 with its Normalization
+# adapted (below).
 @pytest.mark.parametrize(
-    ("name", "preprocessing"),
-    [("MobileNetV3Small", True), ("EfficientNetV2B0", True), ("MobileNet", None)],
+    ("name", "preprocessing"), [("MobileNetV3Small", True), ("MobileNet", None)]
 )
 def test_small_application_trains(runner: Runner, name: str, preprocessing: bool | None) -> None:
     job = runner.run(_spec(_images(runner, _side(name)), _document(name, preprocessing)))
