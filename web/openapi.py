@@ -105,7 +105,7 @@ def _uploads() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {"200": _json(UploadPart, "the part as kept"),
-                              **_errors(401, 404, 413, 422)},
+                              **_errors(400, 401, 404, 409, 413, 422)},
             }
         },
         "/api/v1/uploads/{upload_id}/complete": {
@@ -116,7 +116,7 @@ def _uploads() -> dict[str, Any]:
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"sha256": sha}}}}},
                 "responses": {"201": _json(Dataset, "the dataset"),
-                              **_errors(401, 404, 409, 422, 429)},
+                              **_errors(400, 401, 404, 409, 422, 429)},
             }
         },
     }  # fmt: skip

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from shared.datasets import resumable, uploads
 from shared.errors import InvalidInput
 from shared.jobs import quotas
-from web import responses
+from web import bodies, responses
 from web.auth import current_user
 from web.datasets import created
 from web.extensions import db, settings
@@ -48,11 +48,24 @@ def put_part(upload_id: str, n: int) -> ResponseReturnValue:
     return responses.body(UploadPart.model_validate(part))
 
 
+def _expected_sha256() -> str | None:
+    """The SHA-256 the client computed, if its body gives one: {"sha256": "<64 hex digits>"}."""
+    if not request.get_data(cache=True):
+        return None
+    body = bodies.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("sha256", ""), str):
+        raise InvalidInput(
+            'send no body, or {"sha256": "<the file\'s SHA-256 in hex>"}',
+            details={"field": "sha256"},
+        )
+    return body.get("sha256") or None
+
+
 @bp.post("/<upload_id>/complete")
 def complete(upload_id: str) -> ResponseReturnValue:
     """Join the parts, check them as any upload, create the dataset (201); an upload the checks
     refuse is deleted with its parts."""
-    expected = (request.get_json(silent=True) or {}).get("sha256")
+    expected = _expected_sha256()
     user, session = current_user(), db()
     name, spool = resumable.assemble(settings(), user, upload_id)
     with spool:

@@ -112,8 +112,22 @@ def put_part(
         raise InvalidInput(f"parts are numbered 1 to {MAX_PARTS}", details={"field": "n"})
     size = json.loads((folder / "upload.json").read_text())["size"]
     others = sum(p["size"] for k, p in _parts(folder).items() if k != n)
-    with Spool(folder, limit=min(settings.upload_part_bytes, size - others)) as part_file:
-        spooled = part_file.fill(stream).done()
+    room = size - others  # what the size announced at start leaves for this part
+    with Spool(folder, limit=min(settings.upload_part_bytes, room)) as part_file:
+        try:
+            spooled = part_file.fill(stream).done()
+        except PayloadTooLarge:
+            if room >= settings.upload_part_bytes:
+                raise  # over the part limit: 413
+            raise Conflict(
+                f"part {n} does not fit: the upload was started for {size} bytes and the other "
+                f"parts hold {others}, leaving {room}",
+                details={"size": size, "received_bytes": others, "room": room},
+            ) from None
+        if spooled.size == 0:
+            raise InvalidInput(
+                f"part {n} is empty: send its bytes as the request body", details={"field": "n"}
+            )
         if length is not None and spooled.size != length:
             raise BadRequest(
                 f"part {n} ended after {spooled.size} of its {length} bytes (a dropped "

@@ -187,7 +187,8 @@ def test_parts_are_held_to_their_limits(settings: Settings, alice: User) -> None
     upload_id = _start(client, alice, 3000)["id"]
     assert_error(_put(client, alice, upload_id, 1, b"x" * 2049), 413, "payload_too_large")
     assert _put(client, alice, upload_id, 1, b"x" * 2048).status_code == 200
-    assert_error(_put(client, alice, upload_id, 2, b"x" * 1000), 413, "payload_too_large")
+    # Within the part limit but past the size announced at start: the upload's own conflict.
+    assert_error(_put(client, alice, upload_id, 2, b"x" * 1000), 409, "conflict")
     assert client.delete(f"{UPLOADS}/{upload_id}", headers=alice["headers"]).status_code == 204
     assert left_over(settings) == []
 
@@ -208,3 +209,22 @@ def test_an_abandoned_upload_expires(settings: Settings, alice: User) -> None:
     os.utime(settings.var_dir / "uploads" / "parts" / other / "upload.json", (old, old))
     _start(client, alice, 100)  # a new upload sweeps the expired ones of this host
     assert not (settings.var_dir / "uploads" / "parts" / other).exists()
+
+
+def test_parts_and_completes_that_make_no_sense_are_refused(
+    client: FlaskClient, alice: User, settings: Settings
+) -> None:
+    upload_id = _start(client, alice, 10)["id"]
+    assert "empty" in assert_error(_put(client, alice, upload_id, 1, b""), 422,
+                                   "invalid_input")["message"]  # fmt: skip
+    over = assert_error(_put(client, alice, upload_id, 1, b"x" * 11), 409, "conflict")
+    assert over["details"]["room"] == 10
+    assert _put(client, alice, upload_id, 1, b"x" * 6).status_code == 200
+    assert assert_error(_put(client, alice, upload_id, 2, b"x" * 5), 409, "conflict")
+    complete = f"{UPLOADS}/{upload_id}/complete"
+    for body in ([None, None], {"sha256": 1}, "abc"):
+        r = client.post(complete, json=body, headers=alice["headers"])
+        assert assert_error(r, 422, "invalid_input")["details"]["field"] == "sha256"
+    r = client.post(complete, data="{", content_type="application/json", headers=alice["headers"])
+    assert_error(r, 400, "bad_request")
+    assert client.delete(f"{UPLOADS}/{upload_id}", headers=alice["headers"]).status_code == 204
