@@ -103,7 +103,9 @@ def test_revoked_disabled_and_expired_tokens_are_refused_at_the_next_poll(
     with session_scope(url) as s:
         user = get_user(s, "alice")
         second = issue_token(s, user)
-        short = issue_token(s, user, expires_at=utcnow() + timedelta(seconds=1))
+        # Long enough to outlive the polls before its expiry on a loaded machine.
+        expires = utcnow() + timedelta(seconds=8)
+        short = issue_token(s, user, expires_at=expires)
     tokens = {name: {"Authorization": f"Bearer {t}"} for name, t in
               (("first", alice["token"]), ("second", second), ("short", short))}  # fmt: skip
     for headers in tokens.values():
@@ -123,7 +125,7 @@ def test_revoked_disabled_and_expired_tokens_are_refused_at_the_next_poll(
         set_disabled(s, "alice", False)
     assert poll(client, job_id, tokens["short"])[0].status_code == 200
     assert poll(client, job_id, tokens["short"])[1] == []
-    time.sleep(1.2)  # the short token expires
+    time.sleep(max(0.0, (expires - utcnow()).total_seconds()) + 0.2)  # the short one expires
     r, _ = poll(client, job_id, tokens["short"])
     assert r.status_code == 401 and "expired" in r.json["error"]["message"]
 
