@@ -57,12 +57,9 @@ def _candidate(sweep: SweepSpec, values: dict[str, Any]) -> JobSpec:
         return JobSpec.model_validate(with_values(sweep.spec, values))
     except ValidationError as exc:
         shown = ", ".join(f"{p} = {v!r}" for p, v in values.items())
-        errors = [
-            {"field": f"space.{path}", "message": f"with {shown}: {e['field']}: {e['message']}"}
-            for e in validation_details(exc)
-            for path in values
-        ][: max(len(values), 1)]
-        raise _refuse(errors) from None
+        first = validation_details(exc)[0]
+        message = f"with {shown}: {first['field']}: {first['message']}"
+        raise _refuse([{"field": f"space.{path}", "message": message} for path in values]) from None
 
 
 def check(sweep: SweepSpec, base: JobSpec) -> None:

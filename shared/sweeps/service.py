@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -305,18 +305,3 @@ def list_sweeps(session: Session, owner: User) -> list[Sweep]:
             .limit(1000)
         )
     )
-
-
-def counts(session: Session, sweep_ids: list[str]) -> dict[str, dict[str, int]]:
-    """Trials by status, per sweep."""
-    out: dict[str, dict[str, int]] = {i: {} for i in sweep_ids}
-    if not sweep_ids:
-        return out
-    rows = session.execute(
-        select(Job.sweep_id, Job.status, func.count())
-        .where(Job.sweep_id.in_(sweep_ids))
-        .group_by(Job.sweep_id, Job.status)
-    )
-    for sweep_id, status, n in rows:
-        out[str(sweep_id)][str(status)] = n
-    return out
