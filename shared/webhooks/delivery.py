@@ -1,0 +1,195 @@
+"""Sending due webhook deliveries: signed (Standard Webhooks), at least once, with retries.
+
+A round (``deliver_due``, the periodic jobs' task) claims due deliveries with a conditional
+UPDATE that moves their ``next_attempt_at`` past the round's end (a lease: if the
+process dies mid-send, the delivery is due again after it), sends them in parallel, and
+records each answer: a 2xx ends it succeeded; anything else (an error, a timeout, a redirect,
+which is not followed) schedules a retry after the backoff or the receiver's ``Retry-After``,
+until ``webhooks_retry_seconds`` after the delivery was made, when it is kept as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import requests
+from sqlalchemy import select, update
+from standardwebhooks.webhooks import Webhook as Signer
+
+from shared.db import Sessions, transaction
+from shared.models import Webhook, WebhookDelivery, WebhookMessage, utcnow
+from shared.settings import Settings
+from shared.webhooks import targets
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 3600.0
+ROUND_SIZE = 32
+PARALLEL = 8
+MAX_ERROR_CHARS = 500
+
+
+def backoff(attempts: int, base: float) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: base, 2 base, 4 base, ...,
+    at most an hour."""
+    return float(min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` header as seconds from now (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def next_attempt(
+    attempts: int, created_at: datetime, now: datetime, settings: Settings,
+    asked: float | None = None,
+) -> datetime | None:  # fmt: skip
+    """When to try again after ``attempts`` failed attempts (the receiver's ``Retry-After``
+    if it asked, the backoff otherwise); None once that is past the retry window."""
+    wait = asked if asked is not None else backoff(attempts, settings.webhooks_backoff_seconds)
+    when = now + timedelta(seconds=wait)
+    if when > created_at + timedelta(seconds=settings.webhooks_retry_seconds):
+        return None
+    return when
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt answered: ok, the HTTP status (None if none came), an error."""
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def sign(secret: str, message_id: str, body: str, when: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of a message sent at ``when``."""
+    signature = Signer(secret).sign(msg_id=message_id, timestamp=when, data=body)
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": signature}  # fmt: skip
+
+
+def send(url: str, secret: str, message: WebhookMessage, settings: Settings) -> Attempt:
+    """One attempt: POST the signed message to ``url`` (checked again first), no redirects."""
+    try:
+        targets.check(url, settings.webhooks_allow_private)
+    except targets.Refused as exc:
+        return Attempt(False, error=f"refused: {exc}")
+    body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True)
+    now = utcnow()
+    headers = {"content-type": "application/json", "user-agent": "trainq-webhooks",
+               **sign(secret, message.id, body, now)}  # fmt: skip
+    try:
+        answer = requests.post(url, data=body.encode(), headers=headers, allow_redirects=False,
+                               timeout=settings.webhooks_timeout_seconds)  # fmt: skip
+        answer.close()
+    except requests.Timeout:
+        return Attempt(False, error=f"no answer in {settings.webhooks_timeout_seconds:g} s")
+    except requests.RequestException as exc:
+        return Attempt(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
+    if 200 <= answer.status_code < 300:
+        return Attempt(True, answer.status_code)
+    error = f"HTTP {answer.status_code}"
+    if 300 <= answer.status_code < 400:
+        error += " (a redirect: not followed; register the URL it points at)"
+    return Attempt(False, answer.status_code, error,
+                   retry_after(answer.headers.get("retry-after"), utcnow()))  # fmt: skip
+
+
+def round_seconds(settings: Settings) -> float:
+    """The longest a round may take: its waves of parallel attempts, each within the timeout,
+    and a margin. A delivery is leased for this long, and the round's lock held."""
+    waves = -(-ROUND_SIZE // PARALLEL)
+    return waves * settings.webhooks_timeout_seconds + 30.0
+
+
+def claim(db: Sessions, settings: Settings, limit: int = ROUND_SIZE) -> list[str]:
+    """Take up to ``limit`` due deliveries for this round (each leased for the round)."""
+    now = utcnow()
+    lease = now + timedelta(seconds=round_seconds(settings))
+    taken = []
+    with transaction(db) as s:
+        due = list(s.execute(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
+            .limit(limit)
+        ))  # fmt: skip
+        for (delivery_id,) in due:
+            done = s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
+                       WebhookDelivery.next_attempt_at <= now)
+                .values(next_attempt_at=lease)
+            )  # fmt: skip
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                taken.append(delivery_id)
+    return taken
+
+
+def attempt_one(db: Sessions, settings: Settings, delivery_id: str) -> str:
+    """Send one claimed delivery and record the answer; its status afterwards."""
+    with transaction(db) as s:
+        row = s.get(WebhookDelivery, delivery_id)
+        webhook = s.get(Webhook, row.webhook_id) if row is not None else None
+        message = s.get(WebhookMessage, row.message_id) if row is not None else None
+        if row is None or webhook is None or message is None or row.status != "pending":
+            return "gone"
+        url, secret = webhook.url, webhook.secret
+        created_at, attempts = row.created_at, row.attempts
+        s.expunge(message)
+    result = send(url, secret, message, settings)
+    now = utcnow()
+    values: dict[str, object] = {
+        "attempts": attempts + 1,
+        "last_attempt_at": now,
+        "response_status": result.status,
+        "error": result.error,
+    }
+    if result.ok:
+        values |= {"status": "succeeded", "next_attempt_at": None, "finished_at": now}
+    else:
+        when = next_attempt(attempts + 1, created_at, now, settings, result.retry_after)
+        values |= (
+            {"next_attempt_at": when}
+            if when is not None
+            else {"status": "failed", "next_attempt_at": None, "finished_at": now}
+        )
+    with transaction(db) as s:
+        s.execute(update(WebhookDelivery)
+                  .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+                  .values(**values))  # fmt: skip
+    status = str(values.get("status", "pending"))
+    level = logging.INFO if result.ok else logging.WARNING
+    log.log(level, "webhook delivery_id=%s message_id=%s attempt=%d state=%s %s", delivery_id,
+            message.id, attempts + 1, status, result.error or result.status)  # fmt: skip
+    return status
+
+
+def deliver_due(db: Sessions, settings: Settings) -> dict[str, int]:
+    """One round: send every due delivery (up to a round's worth), in parallel; counts by
+    the status each ended the round in."""
+    taken = claim(db, settings)
+    counts: dict[str, int] = {}
+    if not taken:
+        return counts
+    with ThreadPoolExecutor(min(PARALLEL, len(taken)), "webhook") as pool:
+        for status in pool.map(lambda d: attempt_one(db, settings, d), taken):
+            counts[status] = counts.get(status, 0) + 1
+    return counts

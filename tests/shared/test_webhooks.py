@@ -1,0 +1,148 @@
+"""Webhooks' core without a service: which URLs are refused, the retry schedule, signatures
+that standardwebhooks verifies, and the outbox written in the state change's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook as Verifier
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from shared.auth import create_user
+from shared.db import session_scope, sessions
+from shared.jobs import lifecycle
+from shared.jobs.events import STATUS, add_event
+from shared.models import Job, Sweep, WebhookDelivery, WebhookMessage
+from shared.settings import Settings
+from shared.sweeps import service as sweeps
+from shared.sweeps.spec import SweepSpec
+from shared.webhooks import delivery, service, targets
+from tests.specs import quickstart
+
+REFUSED = [
+    "ftp://example.com/hook", "file:///etc/passwd", "javascript:alert(1)", "example.com/hook",
+    "http://", "http://exa mple.com/", "http://example.com:99999/",
+]  # fmt: skip
+PRIVATE = [
+    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/", "http://10.1.2.3/",
+    "http://172.16.0.1/", "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data",
+    "http://[fe80::1]/", "http://[fd12:3456::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_not_an_http_url_is_refused_even_where_private_targets_are_allowed(url: str) -> None:
+    with pytest.raises(targets.Refused):
+        targets.check(url, allow_private=True)
+
+
+@pytest.mark.parametrize("url", PRIVATE)
+def test_loopback_private_and_link_local_targets_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(targets.Refused, match="loopback, private or link-local"):
+        targets.check(url, allow_private=False)
+    assert targets.check(url, allow_private=True) == url
+
+
+def test_a_public_address_is_accepted() -> None:
+    assert targets.check("https://93.184.215.14/hook", allow_private=False)
+
+
+def test_a_host_that_does_not_resolve_is_refused() -> None:
+    with pytest.raises(targets.Refused, match="does not resolve"):
+        targets.check("http://no-such-host.invalid/hook", allow_private=False)
+
+
+def test_retries_back_off_exponentially_honour_retry_after_and_stop_after_the_window() -> None:
+    settings = Settings(webhooks_backoff_seconds=5, webhooks_retry_seconds=86400)
+    assert [delivery.backoff(n, 5) for n in range(1, 12)] == [
+        5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600,
+    ]  # fmt: skip
+    made = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    later = made + timedelta(hours=1)
+    assert delivery.next_attempt(3, made, later, settings) == later + timedelta(seconds=20)
+    assert delivery.next_attempt(3, made, later, settings, asked=120.0) == later + timedelta(
+        seconds=120
+    )
+    assert delivery.next_attempt(3, made, made + timedelta(hours=24), settings) is None
+    assert delivery.retry_after("7", made) == 7.0
+    http_date = "Wed, 02 Dec 2026 12:01:30 GMT"
+    assert delivery.retry_after(http_date, made) == 90.0
+    assert delivery.retry_after("soon", made) is None
+    # Over a day at the default settings: retries until the window closes, then failed.
+    attempts, now = 0, made
+    while (when := delivery.next_attempt(attempts + 1, made, now, settings)) is not None:
+        attempts, now = attempts + 1, when
+    assert attempts == 32 and now <= made + timedelta(days=1)  # 10 doublings, then hourly
+
+
+def test_signed_headers_verify_with_standardwebhooks_and_a_changed_body_does_not() -> None:
+    secret = service.new_secret()
+    assert secret.startswith("whsec_")
+    body = json.dumps({"type": "job.succeeded", "data": {"job_id": "j"}})
+    headers = delivery.sign(secret, "msg_1", body, datetime.now(UTC))
+    assert Verifier(secret).verify(body, headers) == json.loads(body)
+    with pytest.raises(WebhookVerificationError):
+        Verifier(secret).verify(body.replace("succeeded", "failed"), headers)
+    with pytest.raises(WebhookVerificationError):
+        Verifier(service.new_secret()).verify(body, headers)
+
+
+def _job(url: str, owner_id: int) -> str:
+    with session_scope(url) as s:
+        job = Job(owner_id=owner_id, name="j", spec={}, epochs_total=1)
+        s.add(job)
+        s.flush()
+        add_event(s, job.id, STATUS, {"status": "queued"})
+        return job.id
+
+
+def test_each_state_change_commits_its_deliveries_with_it_and_a_rollback_leaves_none(
+    sqlite_url: str,
+) -> None:
+    with session_scope(sqlite_url) as s:
+        owner = create_user(s, "carol")
+        service.create(s, owner, "http://127.0.0.1:9/all", None, "", allow_private=True)
+        service.create(s, owner, "http://127.0.0.1:9/ends", ["job.succeeded", "sweep.*"], "",
+                       allow_private=True)  # fmt: skip
+        owner_id = owner.id
+    job_id = _job(sqlite_url, owner_id)
+    db = sessions(sqlite_url)
+    assert lifecycle.start(db, job_id, "w1")
+    lifecycle.succeed(db, job_id, {"loss": 0.5}, {})
+    with pytest.raises(RuntimeError), session_scope(sqlite_url) as s:
+        add_event(s, job_id, STATUS, {"status": "failed", "error": "never committed"})
+        raise RuntimeError("the transaction rolls back")
+    with session_scope(sqlite_url) as s:
+        rows = s.execute(
+            select(WebhookMessage.type, WebhookDelivery.status)
+            .join(WebhookDelivery, WebhookDelivery.message_id == WebhookMessage.id)
+            .order_by(WebhookMessage.created_at)
+        ).all()
+    types = [t for t, _ in rows]
+    assert sorted(types) == ["job.queued", "job.running", "job.succeeded", "job.succeeded"]
+    assert {status for _, status in rows} == {"pending"}
+
+
+def test_a_sweeps_start_and_end_are_events_too(sqlite_url: str, tmp_path: Any) -> None:
+    settings = Settings(var_dir=tmp_path, database_url=sqlite_url)
+    body = {"name": "hooked sweep", "spec": quickstart(epochs=1), "max_trials": 2,
+            "max_concurrent": 1, "objective": {"metric": "val_loss", "direction": "minimize"},
+            "space": {"fit.batch_size": {"type": "categorical", "choices": [16, 32]}}}  # fmt: skip
+    with session_scope(sqlite_url) as s:
+        owner = create_user(s, "sweeper")
+        service.create(s, owner, "http://127.0.0.1:9/", ["sweep.*"], "", allow_private=True)
+        sweep = sweeps.create(s, owner, SweepSpec.model_validate(body), settings)
+    with session_scope(sqlite_url) as s:
+        row = s.get(Sweep, sweep.id)
+        assert row is not None
+        sweeps.cancel(s, row)
+    with session_scope(sqlite_url) as s:
+        sent = [(m.type, m.payload["data"]) for m in s.scalars(
+            select(WebhookMessage).order_by(WebhookMessage.created_at))]  # fmt: skip
+    data = {"sweep_id": sweep.id, "name": "hooked sweep"}
+    assert sent == [("sweep.running", data | {"status": "running"}),
+                    ("sweep.cancelled", data | {"status": "cancelled"})]  # fmt: skip
