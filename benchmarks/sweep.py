@@ -224,7 +224,7 @@ def _show_parts(parts: dict[str, list[float]], trials: bool) -> None:
             print(f"    {name:<48} {statistics.fmean(values):>8.3f} {median(values):>8.3f} s")
 
 
-def overhead(bench: Bench, args: argparse.Namespace) -> list[dict[str, Any]]:
+def overhead(bench: Bench, args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     """Part 3: one-epoch trials, where a trial's time goes besides its epoch, and the same
     values as plain jobs (submitted at once) for comparison; returns the trials' values."""
     n = args.overhead_trials
@@ -267,7 +267,7 @@ def overhead(bench: Bench, args: argparse.Namespace) -> list[dict[str, Any]]:
     share = (per_job - median(plain["epoch"])) / per_job
     row("overhead = (per-job - epoch) / per-job", share * 100, "%")
     _show_parts(plain, trials=False)
-    return [t["params"] for t in tried]
+    return [t["params"] for t in tried], per_trial
 
 
 def main() -> None:
@@ -282,15 +282,24 @@ def main() -> None:
                         help="as trainq's TRAINQ_AUTO_STEPS_PER_EXECUTION")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="pruned sweep and Ray Tune, in turn")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--overhead-only", action="store_true", help="part 3 alone")
     args = parser.parse_args()
     started = time.perf_counter()
     with service(TRAINQ_MAX_QUEUED_JOBS="1000") as bench:
         warm = copy.deepcopy(BASE)
         warm["fit"]["epochs"] = 1
         bench.wait(bench.submit(warm), timeout=600)  # the dataset and first fit, once
-        searches(bench, args)
-        one_epoch = overhead(bench, args)
-    trial_parts.show(one_epoch, body("", 1, 1, "none", 0)["spec"])
+        if not args.overhead_only:
+            searches(bench, args)
+        one_epoch, per_trial = overhead(bench, args)
+    by_hand = trial_parts.show(one_epoch, body("", 1, 1, "none", 0)["spec"])
+    print("what trainq adds to a one-epoch trial, against the same work by hand:")
+    row("per-trial wall in the sweep / the same trial in one plain process", per_trial / by_hand)
+    row(
+        "overhead = (per-trial wall - by hand) / per-trial wall",
+        (per_trial - by_hand) / per_trial * 100,
+        "%",
+    )
     print(f"(the whole benchmark took {time.perf_counter() - started:.0f} s)")
 
 

@@ -20,8 +20,9 @@ from shared.spec.job import JobSpec
 from shared.sweeps.spec import with_values
 
 
-def show(trials: list[dict[str, Any]], base: dict[str, Any]) -> None:
-    """Time each part of each trial; print the medians."""
+def show(trials: list[dict[str, Any]], base: dict[str, Any]) -> float:
+    """Time each part of each trial; print the medians; return a whole trial's (the median of
+    each trial's parts added up)."""
     load_tensorflow(1, 2)  # as a worker with one slot on 2 cores sizes it (worker/warm.py)
     import keras
 
@@ -56,3 +57,6 @@ def show(trials: list[dict[str, Any]], base: dict[str, Any]) -> None:
     row("the epoch (model.fit)", median(parts["epoch"][1:]), "s")
     row("evaluate on the 10,000 test images", median(parts["test"][1:]), "s")
     row("save model.keras + model.h5", median(parts["save"][1:]), "s")
+    whole = median([sum(took) for took in zip(*(parts[k][1:] for k in parts), strict=True)])
+    row("a whole trial (its parts added up)", whole, "s")
+    return whole

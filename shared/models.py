@@ -1,5 +1,5 @@
 """ORM models: users and their tokens, jobs, per-epoch records, model artifacts, job events,
-sweeps."""
+sweeps, the model registry."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ class Base(DeclarativeBase):
     """Declarative base; timestamps are stored as UTC."""
 
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class JobKind(enum.StrEnum):
+    """What a job does: train a model, or predict a dataset with one (a batch prediction)."""
+
+    train = "train"
+    batch_predict = "batch_predict"
 
 
 class JobStatus(enum.StrEnum):
@@ -136,6 +143,12 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # A batch prediction is a job too (the dispatcher, quotas, cancel, events and resume treat
+    # it as any): its spec is the request, its "epochs" the chunks of rows it predicts.
+    kind: Mapped[JobKind] = mapped_column(
+        Enum(JobKind, native_enum=False, length=16), default=JobKind.train,
+        server_default=JobKind.train.value,
+    )  # fmt: skip
     spec: Mapped[dict[str, Any]] = mapped_column()
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16), default=JobStatus.queued, index=True
@@ -168,6 +181,8 @@ class Job(Base):
     trial: Mapped[int | None] = mapped_column(default=None)
     trial_params: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     trial_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # What its worker trained it with (seed, hashes, versions, host): shared.jobs.provenance.
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     epochs: Mapped[list[EpochRecord]] = relationship(
         back_populates="job", order_by="EpochRecord.epoch", cascade="all, delete-orphan"
@@ -266,3 +281,130 @@ class Sweep(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RegisteredModel(Base):
+    """A model a user names (unique per user): numbered versions made from succeeded jobs, and
+    aliases that point at one of them. ``last_version`` only grows: a deleted version's number
+    is never given again."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    last_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersion(Base):
+    """One version of a registered model: the job that trained it, its model file (key and
+    SHA-256 in the store) and its final metrics as they were when it was registered."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column()
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    artifact_key: Mapped[str] = mapped_column(String(500))
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """A name for one version of a model ("champion"), moved by one upsert; the version it
+    points at cannot be deleted (no cascade)."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), index=True
+    )
+    alias: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BatchChunk(Base):
+    """One finished chunk of a batch prediction: its rows, its stored outputs, its bad rows.
+
+    A resumed batch prediction predicts only the chunks that have no row here.
+    """
+
+    __tablename__ = "batch_chunks"
+    __table_args__ = (UniqueConstraint("job_id", "chunk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    chunk: Mapped[int] = mapped_column(Integer)  # from 0; rows chunk * chunk_rows onwards
+    first_row: Mapped[int] = mapped_column()
+    rows: Mapped[int] = mapped_column()
+    key: Mapped[str] = mapped_column(String(500))  # the chunk's outputs in the artifact store
+    size_bytes: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    # How many of its rows were bad, and the first of them: {"index": row, "reason": ...}.
+    bad_count: Mapped[int] = mapped_column(default=0)
+    bad_rows: Mapped[dict[str, Any]] = mapped_column()
+    attempt: Mapped[int] = mapped_column()  # the job's attempt that predicted it
+    duration_s: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """A URL of a user's that is told of their jobs' and sweeps' state changes, signed with
+    its own secret (Standard Webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # The event types it is sent ("job.succeeded", "job.*", ...); None: every one.
+    events: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    secret: Mapped[str] = mapped_column(String(100))  # "whsec_" + base64 of 32 random bytes
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookMessage(Base):
+    """One event to tell webhooks of (the outbox), written in the transaction of the change it
+    reports; its id is the ``webhook-id`` header, the same on every delivery of it."""
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "msg_" + 32 hex digits
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One message to one webhook: pending (``next_attempt_at``), succeeded, or failed after
+    its retries; a redelivery is a new row for the same message."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow, index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    response_status: Mapped[int | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

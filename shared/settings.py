@@ -58,8 +58,9 @@ class Settings(BaseSettings):
         default=4096,
         ge=1,
         description="Each host's local caches of what it reads from a remote store "
-        "(`<var_dir>/cache/models` in the API, `<var_dir>/cache/datasets` in the workers), in "
-        "MB each, least recently used evicted first.",
+        "(`<var_dir>/cache/models` in the API, `<var_dir>/cache/datasets` in the workers, and "
+        "there `<var_dir>/cache/datasets-mapped`, the extracted members of datasets over "
+        "`TRAINQ_DATASET_STREAM_BYTES`), in MB each, least recently used evicted first.",
     )
     host: str = Field(default="127.0.0.1", description="Where `trainq up` serves the API.")
     port: int = Field(default=8000, description="The port `trainq up` serves the API on.")
@@ -164,6 +165,14 @@ class Settings(BaseSettings):
         default=10_000,
         ge=1,
         description="Instances per predict request (422 invalid_input above it).",
+    )
+    batch_chunk_rows: int = Field(
+        default=10_000,
+        ge=100,
+        le=100_000,
+        description="Rows a batch prediction predicts and stores at a time, unless its request "
+        "says (chunk_rows): a resumed one starts at its first unfinished chunk, and the worker "
+        "holds one chunk's inputs and outputs at a time.",
     )
     max_spec_bytes: int = Field(
         default=8 * 1024 * 1024,
@@ -373,6 +382,37 @@ class Settings(BaseSettings):
     )
     upload_rate_window_seconds: int = Field(
         default=60, ge=1, description="The sliding window of upload_rate, in seconds."
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks point at loopback, private, link-local and unique-local "
+        "addresses (refused otherwise, at registration and at each delivery; for tests and "
+        "closed networks).",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long one delivery attempt of a webhook may take (connect and answer) "
+        "before it counts as failed and is retried.",
+    )
+    webhooks_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The wait before a failed webhook delivery's first retry; it doubles with "
+        "each attempt (at most an hour), or is what the receiver's Retry-After asks.",
+    )
+    webhooks_retry_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="How long a webhook delivery is retried after its event, before it is kept "
+        "as failed.",
+    )
+    webhooks_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the periodic jobs send the due webhook deliveries (Celery beat, "
+        "on the trainq.webhooks queue).",
     )
 
     def model_post_init(self, _context: object) -> None:

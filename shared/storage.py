@@ -93,6 +93,9 @@ class Store:
         self.root = rest.rstrip("/") if protocol != "file" else str(Path(rest).resolve())
         #: The folder itself when the store is on this host's disk (no cache needed).
         self.local: Path | None = Path(self.root) if protocol == "file" else None
+        #: Whether the last call through this store met a transient error it is still trying
+        #: past (set and cleared by the calls themselves, from any thread).
+        self.struggling = False
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -114,8 +117,9 @@ class Store:
         pause = 0.2
         while True:
             try:
-                return call()
+                result = call()
             except Exception as exc:
+                self.struggling = transient(exc)
                 if isinstance(exc, PermissionError) and self.local is None:
                     raise StoreUnavailable(  # an operator's to fix, not the caller's
                         f"the store {self.url} refuses access ({what}): check its credentials "
@@ -138,6 +142,9 @@ class Store:
                 log.warning("store %s: %s failed (%s); trying again", self.url, what, exc)
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
+            else:
+                self.struggling = False
+                return result
 
     def put(self, src: Path, key: str, *, keep: bool = False) -> None:
         """Store a local file under ``key``, atomically; the file is moved unless ``keep``."""

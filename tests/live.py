@@ -8,9 +8,10 @@ needs other settings, or breaks what it runs, starts its own with ``sqlite_servi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class Live:
     db_url: str
     alice: dict[str, str]
     bob: dict[str, str]
+    # alice's succeeded jobs by spec (canonical JSON), trained once per stack: see ``trained``.
+    _trained: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -43,6 +46,18 @@ class Live:
         r = requests.get(f"{self.url}/api/v1/jobs/{job_id}", headers=headers or self.alice)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
+
+    def trained(self, *specs: dict[str, Any]) -> list[str]:
+        """alice's succeeded job of each spec; a spec some module trained already on this stack
+        is not trained again (modules that only need a trained model share it)."""
+        keys = [json.dumps(spec, sort_keys=True) for spec in specs]
+        waiting = {k: self.submit(spec)["id"] for k, spec in zip(keys, specs, strict=True)
+                   if k not in self._trained}  # fmt: skip
+        for key, job_id in waiting.items():
+            job = self.wait(job_id)
+            assert job["status"] == "succeeded", job.get("error")
+            self._trained[key] = job_id
+        return [self._trained[k] for k in keys]
 
     def wait(self, job_id: str, timeout: float = 180) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
@@ -111,7 +126,8 @@ def plain_service(database: str, var_dir: Path, redis_url: str) -> Iterator[Live
     with postgres_database() if database == "postgresql" else sqlite as db_url:
         migrate(db_url)
         broker = redis_url.rsplit("/", 1)[0] + f"/{SHARED_BROKER_DB[database]}"
-        with running(db_url, broker, var_dir) as live:
+        # Webhooks may point at the tests' receivers on 127.0.0.1.
+        with running(db_url, broker, var_dir, TRAINQ_WEBHOOKS_ALLOW_PRIVATE="true") as live:
             yield live
 
 

@@ -161,6 +161,15 @@ class Service:
                                "--concurrency", str(concurrency), "--loglevel", "INFO",
                                "--hostname", f"train-{self.port}@%h"])  # fmt: skip
 
+    def start_webhooks(self, **env: str) -> None:
+        """The light worker that sends webhook deliveries (its queue, trainq.webhooks, and the
+        beat that asks for a round every TRAINQ_WEBHOOKS_POLL_SECONDS); ``env``: settings."""
+        self._spawn("webhooks", ["celery", "-A", "worker", "worker", "--queues",
+                                 "trainq.webhooks", "--pool", "solo", "--beat", "--schedule",
+                                 str(self.var_dir / f"webhooks-beat-{self.port}"), "--loglevel",
+                                 "INFO", "--hostname", f"webhooks-{self.port}@%h"],
+                    TRAINQ_WARM_TF="0", **env)  # fmt: skip
+
     def _healthy(self) -> bool:
         try:
             return requests.get(self.url + "/healthz", timeout=10).status_code == 200

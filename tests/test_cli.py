@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pty
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +62,10 @@ def _run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def followed(live: Live, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = tmp_path_factory.mktemp("spec") / "quickstart.json"
-    spec.write_text(json.dumps(quickstart(epochs=3)))
+    name = f"CLI-follow-{uuid.uuid4().hex}"
+    spec.write_text(json.dumps({**quickstart(epochs=3), "name": name}))
     code, screen = _run_in_terminal([TRAINQ, "submit", str(spec), "--follow"], _env(live))
-    return {"code": code, "screen": screen, "job_id": screen.splitlines()[0].strip()}
+    return {"code": code, "screen": screen, "job_id": screen.splitlines()[0].strip(), "name": name}
 
 
 def test_follow_shows_a_live_bar_with_loss_accuracy_and_eta(followed: dict[str, Any]) -> None:
@@ -92,6 +95,22 @@ def test_follow_replays_a_finished_job_and_list_shows_a_table(
     header, row = listed.stdout.splitlines()[:2]
     assert header.split()[:3] == ["ID", "STATUS", "PROGRESS"]
     assert row.split()[:2] == [job_id, "succeeded"] and "##########" in row
+
+    today = datetime.datetime.now(datetime.UTC).date()
+
+    def ids(*filters: str) -> list[str]:
+        out = subprocess.run([TRAINQ, "list", "--json", *filters], env=env, capture_output=True,
+                             text=True)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return [job["id"] for job in json.loads(out.stdout)["jobs"]]
+
+    part = followed["name"].split("-")[-1].upper()  # a part of the name, in another case
+    assert ids("--name", part, "--status", "succeeded", "--since", str(today)) == [job_id]
+    assert ids("--name", part, "--until", str(today)) == []
+    assert ids("--name", part, "--status", "queued") == []
+    bad = subprocess.run([TRAINQ, "list", "--since", "last tuesday"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "created_after" in bad.stderr
 
 
 def test_predict_from_npy_and_png_files(

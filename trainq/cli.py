@@ -1,5 +1,5 @@
 """The `trainq` command: run the service, manage users, submit and follow jobs and sweeps,
-use models."""
+use models and the model registry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from trainq import parts, sweeps
+from trainq import batch, compare, models, parts, sweeps, webhooks
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
 
@@ -26,10 +26,17 @@ def _load_spec(path: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def _cmd_submit(client: Client, args: argparse.Namespace) -> int:
-    job = client.submit(_load_spec(args.file))
+def _queued(client: Client, args: argparse.Namespace, job: dict[str, Any]) -> int:
     print(job["id"] if not args.json else json.dumps(job, indent=2), flush=True)
     return follow(client, job["id"]) if args.follow else 0
+
+
+def _cmd_submit(client: Client, args: argparse.Namespace) -> int:
+    return _queued(client, args, client.submit(_load_spec(args.file)))
+
+
+def _cmd_rerun(client: Client, args: argparse.Namespace) -> int:
+    return _queued(client, args, client.rerun(args.job_id))
 
 
 def _cmd_follow(client: Client, args: argparse.Namespace) -> int:
@@ -63,7 +70,10 @@ def _cmd_status(client: Client, args: argparse.Namespace) -> int:
 def _cmd_list(client: Client, args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    page = client.list(page=args.page, per_page=args.per_page, status=args.status)
+    page = client.list(
+        page=args.page, per_page=args.per_page, status=args.status, name=args.name,
+        created_after=args.since, created_before=args.until,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(page, indent=2))
         return 0
@@ -230,6 +240,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--follow", action="store_true", help="show the epochs live until the end")
     s.set_defaults(func=_cmd_submit)
+    r = sub.add_parser(
+        "rerun", parents=[common], help="run a job again: its spec, its seed, the same data"
+    )
+    r.add_argument("job_id")
+    r.add_argument("--follow", action="store_true", help="show the epochs live until the end")
+    r.set_defaults(func=_cmd_rerun)
     f = sub.add_parser("follow", parents=[common], help="show a job's epochs live until the end")
     f.add_argument("job_id")
     f.set_defaults(func=_cmd_follow)
@@ -239,7 +255,11 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", parents=[common], help="your jobs, newest first, as a table")
     ls.add_argument("--page", type=int, default=1)
     ls.add_argument("--per-page", type=int, default=20)
-    ls.add_argument("--status")
+    ls.add_argument("--status", help="only jobs with this status (queued, running, succeeded...)")
+    ls.add_argument("--name", help="only jobs whose name holds this (any case)")
+    when = "a date (2026-12-01) or a date and time (2026-12-01T09:30), UTC"
+    ls.add_argument("--since", metavar="WHEN", help=f"only jobs created at or after {when}")
+    ls.add_argument("--until", metavar="WHEN", help=f"only jobs created before {when}")
     ls.set_defaults(func=_cmd_list)
     c = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     c.add_argument("job_id")
@@ -271,6 +291,10 @@ def parser() -> argparse.ArgumentParser:
         func=_cmd_datasets
     )
     _sweep_parser(sub, common)
+    models.add_parser(sub, common)
+    webhooks.add_parser(sub, common)
+    compare.add_parser(sub, common)
+    batch.add_parser(sub, common)
     return p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import datetime
 import json
 import os
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import requests
 
 from trainq import parts, sse
+from trainq.batch_api import BatchPredictions
 from trainq.errors import (
     ApiError,
     BadRequest,
@@ -30,6 +32,8 @@ from trainq.errors import (
     Unauthorized,
     Unavailable,
 )
+from trainq.registry import ModelRegistry
+from trainq.webhook_api import Webhooks
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # A job's final statuses (pruned: a sweep's pruner stopped the trial; its model is kept).
@@ -77,7 +81,7 @@ def default_token(var_dir: str | os.PathLike[str] | None = None) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
-class Client:
+class Client(ModelRegistry, Webhooks, BatchPredictions):
     """Talks to one trainq server as one user."""
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 60):
@@ -106,15 +110,36 @@ class Client:
         """Submit a job spec; returns the queued job."""
         return self._call("POST", "/api/v1/jobs", json=spec).json()
 
+    def check(self, spec: dict[str, Any]) -> None:
+        """Check a spec as submit would, without its data (POST /api/v1/jobs/check; ``dataset``
+        may be left out): returns, or raises what submit would (InvalidSpec...)."""
+        self._call("POST", "/api/v1/jobs/check", json=spec)
+
     def get(self, job_id: str) -> dict[str, Any]:
         """A job with its progress and per-epoch history."""
         return self._call("GET", f"/api/v1/jobs/{job_id}").json()
 
-    def list(self, page: int = 1, per_page: int = 20, status: str | None = None) -> dict[str, Any]:
-        """One page of the caller's jobs, newest first."""
+    def list(
+        self,
+        page: int = 1,
+        per_page: int = 20,
+        status: str | None = None,
+        name: str | None = None,
+        created_after: str | datetime.date | None = None,
+        created_before: str | datetime.date | None = None,
+    ) -> dict[str, Any]:
+        """One page of the caller's jobs, newest first; by status, a part of the name (any
+        case), and when created (a date, or a date and time: UTC; a ``datetime`` with a zone
+        is turned to UTC)."""
         params: dict[str, Any] = {"page": page, "per_page": per_page}
-        if status:
-            params["status"] = status
+        when = {"created_after": created_after, "created_before": created_before}
+        for key, value in {"status": status, "name": name, **when}.items():
+            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+                value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+            if isinstance(value, datetime.date):
+                value = value.isoformat()
+            if value:
+                params[key] = value
         return self._call("GET", "/api/v1/jobs", params=params).json()
 
     def wait(self, job_id: str, poll: float = 1.0, timeout: float | None = None) -> dict[str, Any]:
@@ -127,6 +152,16 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
+
+    def compare(self, *job_ids: str) -> dict[str, Any]:
+        """Jobs side by side: their specs' paths (``differs`` on the ones that differ), each
+        recorded metric's final and best value and curve (``GET /api/v1/compare``)."""
+        return self._call("GET", "/api/v1/compare", params={"jobs": ",".join(job_ids)}).json()
+
+    def rerun(self, job_id: str) -> dict[str, Any]:
+        """Submit a job's work again (POST /api/v1/jobs/{id}/rerun): its spec, the seed it
+        trained with, the same data by its SHA-256; returns the new, queued job."""
+        return self._call("POST", f"/api/v1/jobs/{job_id}/rerun").json()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a job (POST /api/v1/jobs/{id}/cancel): queued at once, running after a batch."""
@@ -264,6 +299,11 @@ class Client:
     def list_datasets(self) -> dict[str, Any]:
         """The datasets the caller can use (GET /api/v1/datasets)."""
         return self._call("GET", "/api/v1/datasets").json()
+
+    def find_dataset(self, sha256: str) -> dict[str, Any] | None:
+        """The caller's newest dataset whose file has this SHA-256, if there is one."""
+        found = self._call("GET", "/api/v1/datasets", params={"sha256": sha256}).json()
+        return found["datasets"][0] if found["datasets"] else None
 
     def health(self) -> dict[str, Any]:
         """The server's health report."""

@@ -131,6 +131,21 @@ class InternalError(ApiError):
     code_name = "internal"
 
 
+class CannotSend(ValueError):
+    """What ``trainq.keras.remote_fit`` cannot send to the service (a layer or callback off its
+    allow-lists, arrays of mismatched lengths or of Python objects...): raised before anything
+    is uploaded."""
+
+
+class JobFailed(RuntimeError):
+    """A job that ``remote_fit`` waited for ended failed or cancelled; ``.job`` is its record."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        reason = job.get("error") or "no reason given"
+        super().__init__(f"job {job['id']} {job['status']}: {reason}")
+        self.job = job
+
+
 # The type of each error code (TooManyRequests has none of its own: it is the two 429s).
 _TYPES: tuple[type[ApiError], ...] = (
     BadRequest, Unauthorized, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, InvalidSpec,
@@ -139,7 +154,8 @@ _TYPES: tuple[type[ApiError], ...] = (
 BY_CODE: dict[str, type[ApiError]] = {cls.code_name: cls for cls in _TYPES}
 
 __all__ = [
-    "BY_CODE", "ApiError", "BadRequest", "Conflict", "DatasetUnavailable", "InternalError",
-    "InvalidInput", "InvalidSpec", "MethodNotAllowed", "NotFound", "PayloadTooLarge",
-    "QuotaExceeded", "RateLimited", "TooManyRequests", "Unauthorized", "Unavailable",
+    "BY_CODE", "ApiError", "BadRequest", "CannotSend", "Conflict", "DatasetUnavailable",
+    "InternalError", "InvalidInput", "InvalidSpec", "JobFailed", "MethodNotAllowed", "NotFound",
+    "PayloadTooLarge", "QuotaExceeded", "RateLimited", "TooManyRequests", "Unauthorized",
+    "Unavailable",
 ]  # fmt: skip

@@ -8,10 +8,13 @@ of 59 million characters), the answer is the 422 a smaller body with that string
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import IO, Any, NoReturn
+from datetime import UTC, datetime
+from typing import IO, Annotated, Any, NoReturn, TypeVar
 
 from flask import request
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.errors import BadRequest, InvalidInput, InvalidSpec, TrainqError
@@ -24,6 +27,55 @@ EMBEDDED = frozenset({"model.json"})
 # How much of a body over its limit is read and parsed at a time: the events of one piece are
 # held at once, and the parser's work on a string across pieces grows with their number.
 PIECE_BYTES = 256 * 1024
+Query = TypeVar("Query", bound=BaseModel)
+
+# A date or a date and time as a query parameter takes it (ISO 8601; without an offset, UTC).
+TIME_PATTERN = (
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    "(T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
+def _utc(raw: object) -> datetime:
+    if not isinstance(raw, str) or not re.fullmatch(TIME_PATTERN, raw):
+        raise ValueError("give a date (2026-12-01) or a date and time (2026-12-01T09:30:00Z)")
+    try:
+        value = datetime.fromisoformat(raw)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{raw!r} is no date and time") from None
+
+
+QueryTime = Annotated[datetime, BeforeValidator(_utc)]
+
+
+def query(model: type[Query]) -> Query:
+    """The request's query parameters as ``model``; one given twice, or a bad value, is 422
+    naming it."""
+    repeated = next((name for name, values in request.args.lists() if len(values) > 1), None)
+    if repeated is not None:
+        raise InvalidInput(f"query parameter {repeated}: give it once", details={"field": repeated})
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(map(str, first["loc"]))
+        raise InvalidInput(
+            f"query parameter {field}: {first['msg'].removeprefix('Value error, ')}",
+            details={"field": field},
+        ) from exc
+
+
+def validated(model: type[Query]) -> Query:
+    """The request's JSON body (checked as ``json_body``) as ``model``; the first thing wrong
+    with it is a 422 naming its field."""
+    from web.errors import validation_details
+
+    try:
+        return model.model_validate(json_body(InvalidInput))
+    except ValidationError as exc:
+        first = validation_details(exc)[0]
+        raise InvalidInput(f"{first['field']}: {first['message']}", details=first) from None
 
 
 def json_limits() -> JsonLimits:
@@ -45,6 +97,12 @@ def json_body(refused: type[TrainqError] = InvalidInput) -> Any:
     if refused is InvalidSpec and limit is not None and limit <= settings().max_spec_bytes:
         return _checked(_within(limit), refused)  # never more of a body than a spec's limit
     return _checked(request.get_data(cache=True), refused)
+
+
+def json_bytes(raw: bytes) -> Any:
+    """JSON bytes of the body, whatever its Content-Type (TF Serving's own examples post with
+    curl -d, form-encoded), checked within the same limits."""
+    return _checked(raw, InvalidInput)
 
 
 def _checked(raw: bytes, refused: type[TrainqError]) -> Any:

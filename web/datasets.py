@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Blueprint, Request, request, url_for
 from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.datasets import spool, uploads
 from shared.errors import BadRequest
 from shared.jobs import quotas
-from web import responses
+from web import bodies, responses
 from web.auth import current_user
 from web.extensions import db, settings
 from web.schemas import DatasetList
@@ -58,10 +59,15 @@ def upload() -> ResponseReturnValue:
     return created(dataset)
 
 
+class _ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
 @bp.get("")
 def list_datasets() -> ResponseReturnValue:
-    """The caller's datasets, newest first."""
-    found = uploads.list_for(db(), current_user())
+    """The caller's datasets, newest first; ``?sha256=`` finds an upload of the same file."""
+    found = uploads.list_for(db(), current_user(), bodies.query(_ListQuery).sha256)
     return responses.body(DatasetList(datasets=[responses.dataset(d) for d in found]))
 
 

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from shared.db import describe, unavailable
 from shared.errors import ErrorCode, TrainqError, Unavailable
 from web import responses
-from web.schemas import ErrorBody, ErrorDetail
+from web.schemas import ErrorBody, ErrorDetail, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,18 @@ def database_unavailable() -> Unavailable:
     )
 
 
+# The paths of the model servers' protocols (TF Serving's /v1/models, KServe's /v2): their
+# clients read the error shape those servers answer, {"error": "..."}.
+_PROTOCOL_PATH = re.compile(r"^/v[12](/|$)")
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any]) -> Response:
-    """The one error shape: {"error": {"code", "message", "details"}}."""
+    """The one error shape: {"error": {"code", "message", "details"}}; on the protocols' paths,
+    theirs: {"error": "..."}, with invalid input as their 400."""
+    if has_request_context() and _PROTOCOL_PATH.match(request.path):
+        response = jsonify(responses.body(ProtocolError(error=message)))
+        response.status_code = 400 if status == 422 else status
+        return response
     error = ErrorBody(error=ErrorDetail(code=ErrorCode(code), message=message, details=details))
     response = jsonify(responses.body(error))
     response.status_code = status

@@ -1,4 +1,4 @@
-"""Jobs: submit, look up, list, predict with the trained model, download it."""
+"""Jobs: submit, look up, list, run again, predict with the trained model, download it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from flask import Blueprint, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared import artifacts, caches, storage
 from shared.db import describe, unavailable
 from shared.errors import Conflict, InvalidInput, InvalidSpec, NotFound, TrainqError
-from shared.jobs import dispatch, lifecycle, queries, quotas
+from shared.jobs import dispatch, lifecycle, provenance, queries, quotas
 from shared.ml import serving, submit_check
-from shared.models import WITH_MODEL, JobStatus, Role
+from shared.models import WITH_MODEL, JobStatus, Role, User
 from shared.spec.job import JobSpec
 from web import bodies, responses
 from web.auth import bearer, current_token, current_user
@@ -38,7 +39,11 @@ def submit() -> ResponseReturnValue:
     user = current_user()
     # A bigger body is read no further than the limit: the spec's own, within every request's.
     request.max_content_length = min(settings().max_spec_bytes, settings().max_request_bytes)
-    spec = JobSpec.model_validate(_json_body(InvalidSpec))
+    return _queued(user, JobSpec.model_validate(_json_body(InvalidSpec)))
+
+
+def _queued(user: User, spec: JobSpec) -> ResponseReturnValue:
+    """Check, record and dispatch a job of the user's: 202 with the job and its Location."""
     session = db()
     # The cheap checks first: the spec's size (spends no rate), then the user's quota and rate,
     # before its model is checked or built (a spec refused for its content still counts).
@@ -59,29 +64,49 @@ def submit() -> ResponseReturnValue:
     return responses.body(responses.job_summary(job)), 202, {"Location": location}
 
 
+@bp.post("/<job_id>/rerun")
+def rerun(job_id: str) -> ResponseReturnValue:
+    """Submit a job's work again: its spec, the seed it trained with, the same data found by
+    its SHA-256 (409 if it is gone): 202 with the new job."""
+    user = current_user()
+    spec = provenance.rerun_spec(db(), queries.get_job(db(), user, job_id, history=False))
+    return _queued(user, spec)
+
+
+# What a spec checked without its data stands on: a dataset every server names (never loaded).
+_NO_DATA = {"name": "mnist-sample"}
+
+
+@bp.post("/check")
+def check() -> ResponseReturnValue:
+    """Check a spec as submit does before it reads any data: 204, or submit's 400/413/422. Its
+    ``dataset`` may be left out (remote_fit asks before it uploads the arrays)."""
+    current_user()
+    request.max_content_length = min(settings().max_spec_bytes, settings().max_request_bytes)
+    body = _json_body(InvalidSpec)
+    if isinstance(body, dict) and "dataset" not in body:
+        body = {**body, "dataset": _NO_DATA}
+    submit_check.limits(JobSpec.model_validate(body), settings())
+    return "", 204
+
+
 class _ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=20, ge=1, le=100)
     status: JobStatus | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    created_after: bodies.QueryTime | None = None
+    created_before: bodies.QueryTime | None = None
     all: Literal["true", "false"] = "false"  # as documented; "1" or "yes" is no answer
 
 
 @bp.get("")
 def list_jobs() -> ResponseReturnValue:
-    """The caller's jobs (everyone's for an admin with ?all=true), newest first, paginated."""
+    """The caller's jobs (everyone's for an admin with ?all=true), newest first, paginated;
+    by status, a part of the name, when created."""
     user = current_user()
-    repeated = next((name for name, values in request.args.lists() if len(values) > 1), None)
-    if repeated is not None:
-        raise InvalidInput(f"query parameter {repeated}: give it once", details={"field": repeated})
-    try:
-        query = _ListQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise InvalidInput(
-            f"query parameter {'.'.join(map(str, first['loc']))}: {first['msg']}",
-            details={"field": ".".join(map(str, first["loc"]))},
-        ) from exc
+    query = bodies.query(_ListQuery)
     everyone = query.all == "true"
     if everyone and user.role != Role.admin:
         raise InvalidInput(
@@ -93,6 +118,8 @@ def list_jobs() -> ResponseReturnValue:
         page=query.page,
         per_page=query.per_page,
         status=query.status,
+        name=query.name,
+        created=(query.created_after, query.created_before),
         everyone=everyone,
     )
     owners = queries.owner_names(db(), found) if everyone else None
@@ -195,6 +222,12 @@ def _read_model(token: str, job_id: str, read_stamps: tuple[str, str] | None) ->
 @bp.post("/<job_id>/predict")
 def predict(job_id: str) -> ResponseReturnValue:
     """Raw instances in, the job's preprocessing applied: logits, probabilities, classes out."""
+    return native_predict(job_id)
+
+
+def native_predict(job_id: str) -> dict[str, Any]:
+    """The native predict of the request's body with the job's model (a registered model's
+    version predicts through it too): the response body."""
     token = bearer()
     read_stamps, ref = _kept_model(token, job_id)
     if ref is None:
@@ -209,14 +242,30 @@ def predict(job_id: str) -> ResponseReturnValue:
             'send {"instances": [...]} with at least one instance',
             details={"field": "instances"},
         ) from exc
-    if len(parsed.instances) > settings().max_predict_instances:
-        raise InvalidInput(
-            f"at most {settings().max_predict_instances} instances per request",
-            details={"field": "instances"},
-        )
     served = models().get(ref.path, ref.sha256)
-    predicted = serving.predict(served, parsed.instances, ref.scale)
-    return responses.body(responses.predictions(ref.job_id, predicted))
+    inputs = serving.rows_to_inputs(served.signature, parsed.instances)
+    heads = predict_with(ref, served, inputs, "instances")
+    return responses.body(responses.predictions(ref.job_id, heads))
+
+
+def served_model(job_id: str) -> tuple[_ModelRef, serving.Served]:
+    """The job's model, loaded in this process, if the request's token may call it."""
+    token = bearer()
+    read_stamps, ref = _kept_model(token, job_id)
+    if ref is None:
+        ref = _read_model(token, job_id, read_stamps)
+    return ref, models().get(ref.path, ref.sha256)
+
+
+def predict_with(
+    ref: _ModelRef, served: serving.Served, inputs: dict[str, Any], field: str = "inputs"
+) -> list[serving.Head]:
+    """Every output for a batch given per input name, within the server's instance limit: the
+    one predict of every protocol."""
+    limit = settings().max_predict_instances
+    if any(np.ndim(v) > 0 and len(v) > limit for v in inputs.values()):
+        raise InvalidInput(f"at most {limit} instances per request", details={"field": field})
+    return serving.predict(served, inputs, ref.scale)
 
 
 @bp.get("/<job_id>/model")

@@ -41,6 +41,12 @@ PREDICT_LATENCY = Histogram(
     "trainq_predict_latency_seconds", "Time to answer a successful predict request",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
+# Every route that answers with the one predict: the job's, by a model's name, and the protocols'.
+PREDICT_ENDPOINTS = frozenset({
+    "jobs.predict", "models.predict_latest", "models.predict_version", "models.predict_alias",
+    "tfserving.tf_predict", "tfserving.tf_predict_version", "tfserving.tf_predict_label",
+    "v2.infer",
+})  # fmt: skip
 EPOCH_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
@@ -132,7 +138,7 @@ def _count(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
     if (
-        request.endpoint == "jobs.predict"
+        request.endpoint in PREDICT_ENDPOINTS
         and response.status_code == 200
         and "metrics_started" in g
     ):

@@ -14,6 +14,17 @@ from pydantic.json_schema import models_json_schema
 from shared.models import JobStatus
 from shared.spec.job import JobSpec
 from shared.sweeps.spec import SweepSpec
+from web import (
+    batch_schemas,
+    bodies,
+    compare,
+    openapi_protocols,
+    openapi_registry,
+    openapi_webhooks,
+    protocol_schemas,
+    registry_schemas,
+    webhook_schemas,
+)
 from web.schemas import (
     CancelledJob,
     Dataset,
@@ -66,6 +77,17 @@ UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
              "schema": {"type": "string", "maxLength": 64}}  # fmt: skip
 PART_N = {"name": "n", "in": "path", "required": True,
           "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}  # fmt: skip
+
+
+def _created(name: str, description: str) -> dict[str, Any]:
+    """A job list's time bound: a date, or a date and time (UTC without an offset)."""
+    return {
+        "name": name,
+        "in": "query",
+        "description": f"{description}: a date (2026-12-01, midnight UTC) or a date and time "
+        "(2026-12-01T09:30:00Z; UTC without an offset)",
+        "schema": {"type": "string", "pattern": f"^{bodies.TIME_PATTERN}$"},
+    }
 
 
 def _uploads() -> dict[str, Any]:
@@ -230,6 +252,14 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
                     },
                     {
+                        "name": "name",
+                        "in": "query",
+                        "description": "only jobs whose name holds this text (any case)",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                    _created("created_after", "only jobs created at or after this time"),
+                    _created("created_before", "only jobs created before this time"),
+                    {
                         "name": "all",
                         "in": "query",
                         "description": "administrators only: every user's jobs",
@@ -238,6 +268,25 @@ def _paths() -> dict[str, Any]:
                 ],
                 "responses": {"200": _json(JobPage, "one page of jobs"), **_errors(401, 422)},
             },
+        },
+        "/api/v1/jobs/check": {
+            "post": {
+                "summary": "Check a job spec without submitting it",
+                "description": "The checks of submit that need no data (the schema, the "
+                "allow-lists, the server's limits): 204, or the 422 submit would answer. "
+                "`dataset` may be left out. Spends no submission rate.",
+                "operationId": "checkJobSpec",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref(JobSpec), "example": SPEC_EXAMPLE}
+                    },
+                },
+                "responses": {
+                    "204": {"description": "the spec passes"},
+                    **_errors(400, 401, 413, 422),
+                },
+            }
         },
         "/api/v1/jobs/{job_id}": {
             "get": {
@@ -326,6 +375,23 @@ def _paths() -> dict[str, Any]:
                         },
                     },
                     **_errors(401, 404),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/rerun": {
+            "post": {
+                "summary": "Run a job's work again: its spec, the seed it trained with, the same "
+                "data",
+                "description": "A new job of the caller's, submitted as `POST /api/v1/jobs` "
+                "would be, with the job's stored spec, the seed its `provenance` records pinned, "
+                "and each uploaded dataset it read found among the caller's by its SHA-256 "
+                "(the same one, or one uploaded again with the same content). 409 if the job "
+                "never started training, or if the data is gone or changed.",
+                "operationId": "rerunJob",
+                "parameters": [JOB_ID],
+                "responses": {
+                    "202": _json(JobSummary, "the new job, queued"),
+                    **_errors(401, 404, 409, 422, 429),
                 },
             }
         },
@@ -445,7 +511,18 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Your datasets, newest first",
                 "operationId": "listDatasets",
-                "responses": {"200": _json(DatasetList, "your datasets"), **_errors(401)},
+                "parameters": [
+                    {
+                        "name": "sha256",
+                        "in": "query",
+                        "description": "only those whose file has this SHA-256 (hex)",
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(DatasetList, "your datasets"),
+                    **_errors(401, 422),
+                },
             },
         },
         "/api/v1/datasets/{dataset_id}": {
@@ -474,11 +551,35 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _all_paths() -> dict[str, Any]:
+    paths = _paths()
+    predict = paths["/api/v1/jobs/{job_id}/predict"]["post"]
+    return {
+        **paths,
+        **openapi_registry.paths(_ref, _json, _errors, predict),
+        **openapi_protocols.paths(_ref, _json),
+        **openapi_webhooks.paths(_ref, _json, _errors),
+        **batch_schemas.paths(_ref, _json, _errors, paths["/api/v1/jobs/{job_id}/events"]["get"]),
+        **compare.paths(_ref, _json, _errors),
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once per process)."""
+    requests = REQUESTS + registry_schemas.REQUESTS + protocol_schemas.REQUESTS
+    requests += webhook_schemas.REQUESTS
+    requests += batch_schemas.REQUESTS
     _, schemas = models_json_schema(
-        [(m, "validation" if m in REQUESTS else "serialization") for m in MODELS],
+        [
+            (m, "validation" if m in requests else "serialization")
+            for m in MODELS
+            + registry_schemas.SCHEMAS
+            + protocol_schemas.SCHEMAS
+            + webhook_schemas.SCHEMAS
+            + batch_schemas.SCHEMAS
+            + compare.SCHEMAS
+        ],
         ref_template="#/components/schemas/{model}",
     )
     return {
@@ -490,7 +591,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _all_paths(),
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -7,12 +7,13 @@ The core hands over ORM rows and computed values; this module turns them into th
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from flask import url_for
 from pydantic import BaseModel
 
 from shared import models as orm
+from shared.jobs import provenance
 from shared.models import JobStatus, utcnow
 from shared.spec import inline
 from shared.sweeps import service
@@ -20,7 +21,10 @@ from web import schemas
 
 if TYPE_CHECKING:
     from shared.jobs.dispatch import QueuePlace
-    from shared.ml.serving import Predictions
+    from shared.ml.serving import Head
+
+
+_P = TypeVar("_P", bound=schemas.HeadPrediction)
 
 
 def body(model: BaseModel) -> dict[str, Any]:
@@ -115,6 +119,7 @@ def _detail_fields(job: orm.Job) -> dict[str, Any]:
             for e in job.epochs
         ],
         "model": files,
+        "provenance": provenance.shown(job),
     }
 
 
@@ -142,22 +147,30 @@ def cancelled_job(job: orm.Job) -> schemas.CancelledJob:
     return schemas.CancelledJob(**_detail_fields(job), cancel_requested=True)
 
 
-def predictions(job_id: str, predicted: Predictions) -> schemas.PredictResponse:
-    """Per instance: logits, softmax probabilities and the predicted class."""
-    return schemas.PredictResponse.model_validate(
+def _head(kind: type[_P], head: Head, i: int) -> _P:
+    if head.logits is None or head.probabilities is None or head.classes is None:
+        return kind(values=head.values[i].tolist())
+    return kind.model_validate(
         {
-            "job_id": job_id,
-            "predictions": [
-                {"logits": lg, "probabilities": pr, "class": c}
-                for lg, pr, c in zip(
-                    predicted.logits.tolist(),
-                    predicted.probabilities.tolist(),
-                    predicted.classes.tolist(),
-                    strict=True,
-                )
-            ],
+            "logits": head.logits[i].tolist(),
+            "probabilities": head.probabilities[i].tolist(),
+            "class": int(head.classes[i]),
         }
     )
+
+
+def predictions(job_id: str, heads: list[Head]) -> schemas.PredictResponse:
+    """Per instance: each output's logits, softmax probabilities and class (a classifier head)
+    or values; under each output's name when there are several."""
+    rows = [
+        _head(schemas.Prediction, heads[0], i)
+        if len(heads) == 1
+        else schemas.Prediction(
+            outputs={h.name: _head(schemas.HeadPrediction, h, i) for h in heads}
+        )
+        for i in range(len(heads[0].values))
+    ]
+    return schemas.PredictResponse(job_id=job_id, predictions=rows)
 
 
 def event(row: orm.Event) -> schemas.Event:

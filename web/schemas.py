@@ -97,6 +97,53 @@ class QueueInfo(BaseModel):
     reason: str
 
 
+class DatasetUsed(BaseModel):
+    """A dataset a job read: by name (built-in) or id (uploaded), and its file's SHA-256."""
+
+    name: str | None
+    id: str | None
+    sha256: str
+
+
+class Versions(BaseModel):
+    """The versions a job trained with."""
+
+    python: str
+    tensorflow: str
+    keras: str
+    numpy: str
+    trainq: str
+
+
+class Threads(BaseModel):
+    """TensorFlow's thread pools where the job trained (0: TensorFlow's default)."""
+
+    intra_op: int
+    inter_op: int
+
+
+class Provenance(BaseModel):
+    """What a job trained with, as its worker recorded it when it started (its latest attempt)."""
+
+    seed: int = Field(description="the seed it trained with (keras.utils.set_random_seed)")
+    seed_from: str = Field(description="spec (the spec gave it) | worker (the worker picked it)")
+    spec_sha256: str = Field(
+        description="SHA-256 of the stored spec with this seed, as canonical JSON (keys "
+        "sorted, no spaces, UTF-8)"
+    )
+    dataset: DatasetUsed
+    validation_dataset: DatasetUsed | None = Field(
+        description="fit.validation_data's dataset, or null"
+    )
+    versions: Versions
+    threads: Threads
+    host: str
+    worker: str = Field(description="the worker process: host and pid")
+    attempt: int
+    started_at: Timestamp
+    finished_at: Timestamp | None
+
+
 class Job(JobSummary):
     """A job with its spec, per-epoch history and model; while queued, its place in the queue."""
 
@@ -107,6 +154,9 @@ class Job(JobSummary):
     )
     history: list[EpochRow]
     model: ModelFiles | None
+    provenance: Provenance | None = Field(
+        description="what it trained with; null until its worker starts training it"
+    )
     queue: QueueInfo | None = None
 
 
@@ -133,33 +183,53 @@ class PredictRequest(BaseModel):
     instances: list[Any] = Field(min_length=1)
 
 
-class Prediction(BaseModel):
-    """One instance's logits, softmax probabilities and most likely class."""
+class ProtocolError(BaseModel):
+    """An error on the paths of TF Serving's REST API and the Open Inference Protocol, in their
+    own shape."""
+
+    error: str
+
+
+class HeadPrediction(BaseModel):
+    """One output for one instance: a classifier head's logits, softmax probabilities and most
+    likely class, or another output's values."""
 
     model_config = ConfigDict(populate_by_name=True)
-    logits: list[float]
-    probabilities: list[float]
-    class_: int = Field(alias="class")
+    logits: list[float] | None = None
+    probabilities: list[float] | None = None
+    class_: int | None = Field(default=None, alias="class")
+    values: Any = Field(default=None, description="a head that is no classifier: its output")
+
+
+class Prediction(HeadPrediction):
+    """One instance: its one output's fields, or with several outputs each under its name."""
+
+    outputs: dict[str, HeadPrediction] | None = Field(
+        default=None, description="a model with several outputs: each output by its name"
+    )
 
 
 class PredictResponse(BaseModel):
-    """Predictions in the order of the instances."""
+    """Predictions in the order of the instances (each instance an object by input name for a
+    model with several inputs)."""
 
     job_id: str
     predictions: list[Prediction]
 
 
 class Event(BaseModel):
-    """A server-sent event's data: a status change or a finished epoch (id = SSE id).
+    """A server-sent event's data: a status change, a finished epoch or, of a batch
+    prediction, a finished chunk (id = SSE id).
 
     A status event has ``status`` and, as it applies, ``attempt`` (running), ``reason`` (back
     in the queue), ``error`` (failed), ``test_metrics`` (succeeded) or ``model`` (cancelled:
-    whether a model was kept); an epoch event has ``epoch``, ``metrics`` and ``duration_s``.
+    whether a model was kept); an epoch event has ``epoch``, ``metrics`` and ``duration_s``; a
+    chunk event has ``chunk``, ``rows``, ``bad_rows`` and ``chunks_done``.
     """
 
     id: int
     job_id: str
-    type: str = Field(description="status | epoch")
+    type: str = Field(description="status | epoch | chunk")
     created_at: Timestamp
     status: JobStatus | None = None
     epoch: int | None = None
@@ -173,6 +243,10 @@ class Event(BaseModel):
     trial: int | None = Field(
         default=None, description="in a sweep's stream: the trial whose event it is"
     )
+    chunk: int | None = Field(default=None, description="a chunk event's chunk (from 0)")
+    rows: int | None = Field(default=None, description="a chunk event's rows")
+    bad_rows: int | None = Field(default=None, description="a chunk event's bad rows")
+    chunks_done: int | None = Field(default=None, description="chunks done with this one")
 
 
 class ArrayInfo(BaseModel):

@@ -10,9 +10,9 @@ import keras
 
 from shared import artifacts, storage
 from shared.jobs import lifecycle
-from shared.settings import Settings
 from shared.sweeps import service as sweeps
 from worker.checkpoint import Checkpoint
+from worker.uploads import Upload
 from worker.watch import Stop, Watch
 
 log = logging.getLogger(__name__)
@@ -92,18 +92,18 @@ def supervision(watch: Watch) -> list[keras.callbacks.Callback]:
 
 class LogSync(keras.callbacks.Callback):
     """Puts a job's TensorBoard logs in a remote store at each epoch's end and at the end, so
-    the API can serve them from any host; a store that is away costs the logs, not the job
-    (the checkpoint's upload, which runs first, fails a job whose store stays away)."""
+    the API can serve them from any host; in the background (``worker.uploads``: the job waits
+    for the last one before it ends); a store that is away costs the logs, not the job (the
+    checkpoint's upload fails a job whose store stays away)."""
 
-    def __init__(self, settings: Settings, job_id: str, board: keras.callbacks.TensorBoard):
+    def __init__(self, watch: Watch, board: keras.callbacks.TensorBoard):
         super().__init__()
-        self.store, self.board, self.job_id = storage.artifacts(settings), board, job_id
-        self.folder = artifacts.tensorboard_dir(settings.artifacts, job_id)
+        self.watch, self.board, self.job_id = watch, board, watch.job_id
+        self.store = storage.artifacts(watch.settings)
+        self.folder = artifacts.tensorboard_dir(watch.settings.artifacts, watch.job_id)
         self.seen: dict[str, tuple[int, int]] = {}
 
     def _sync(self) -> None:
-        for writer in getattr(self.board, "_writers", {}).values():
-            writer.flush()  # the epoch's summaries are on disk, not in the writer's buffer
         if not self.folder.is_dir():
             return
         try:
@@ -111,8 +111,13 @@ class LogSync(keras.callbacks.Callback):
         except storage.StoreUnavailable as exc:
             log.warning("job_id=%s TensorBoard logs not stored: %s", self.job_id, exc)
 
+    def _submit(self) -> None:
+        for writer in getattr(self.board, "_writers", {}).values():
+            writer.flush()  # the epoch's summaries are on disk, not in the writer's buffer
+        self.watch.uploads.submit("logs", Upload(self._sync))
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._sync()
+        self._submit()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._sync()
+        self._submit()

@@ -18,6 +18,10 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 PERIODIC_QUEUE = "trainq.periodic"
 RECONCILE_TASK = "trainq.reconcile"
+# Webhook deliveries: a light task on a queue of its own (the periodic worker takes it too), so
+# a slow or dead receiver never holds a training slot.
+WEBHOOKS_QUEUE = "trainq.webhooks"
+WEBHOOKS_TASK = "trainq.webhooks.deliver"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -44,9 +48,19 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         # Periodic jobs go to their own light worker, so they never take a training slot.
-        task_routes={RECONCILE_TASK: {"queue": PERIODIC_QUEUE}},
+        task_routes={
+            RECONCILE_TASK: {"queue": PERIODIC_QUEUE},
+            WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
+        },
         beat_schedule={
             "reconcile": {"task": RECONCILE_TASK, "schedule": settings.reconcile_seconds},
+            # The outbox's sweep: what was written while no worker ran is sent all the same.
+            # A round nobody took in time is dropped (the next one sends the same deliveries).
+            "webhooks": {
+                "task": WEBHOOKS_TASK,
+                "schedule": settings.webhooks_poll_seconds,
+                "options": {"expires": max(30.0, 5 * settings.webhooks_poll_seconds)},
+            },
         },
     )
     worker_shutting_down.connect(_hand_back_jobs, weak=False)

@@ -1,5 +1,5 @@
-"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost, and ask the
-sweeps for the trials they have room for.
+"""Periodic jobs (Celery beat): put back jobs the broker or a dead worker lost, ask the
+sweeps for the trials they have room for, and send the due webhook deliveries.
 
 A round that finds the database unavailable ends there, noting when (``OUTAGE_KEY``); the next
 round runs as usual. A worker cannot write its heartbeat while the database is away, so after
@@ -28,7 +28,8 @@ from shared.jobs.dispatch import dispatch, unsend_placed
 from shared.models import utcnow
 from shared.settings import Settings, get_settings
 from shared.sweeps import service as sweeps
-from worker.celery_app import RECONCILE_TASK, Publisher
+from shared.webhooks import delivery
+from worker.celery_app import RECONCILE_TASK, WEBHOOKS_TASK, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -147,4 +148,25 @@ def reconcile(self: Any) -> dict[str, list[str]] | None:
         return None
     finally:
         with contextlib.suppress(redis.exceptions.LockError):  # expired while we worked
+            lock.release()
+
+
+@shared_task(name=WEBHOOKS_TASK)
+def deliver_webhooks() -> dict[str, int] | None:
+    """Send the due webhook deliveries (every TRAINQ_WEBHOOKS_POLL_SECONDS under beat), one
+    round at a time; a round takes at most a few attempts' timeouts."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    lock = client.lock("trainq:webhooks", timeout=delivery.round_seconds(settings) + 30)
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        return delivery.deliver_due(sessions(settings.database_url), settings)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        log.warning("webhooks: the database is unavailable (%s); next round", describe(exc))
+        return None
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
             lock.release()

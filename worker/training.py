@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ import keras
 
 from shared import artifacts, storage
 from shared.db import Sessions, describe, patiently, sessions, transaction, unavailable
-from shared.jobs import lifecycle
+from shared.jobs import lifecycle, provenance
 from shared.jobs.dispatch import Publish
-from shared.ml import fit_plan
+from shared.ml import fit_plan, runtime
 from shared.ml.adapt import adapt
 from shared.ml.build import (
     auto_steps_per_execution,
@@ -22,10 +23,10 @@ from shared.ml.build import (
     build_state,
     compile_model,
 )
-from shared.models import Job
+from shared.models import Job, JobKind
 from shared.settings import Settings
 from shared.spec.job import JobSpec
-from worker import checkpoint
+from worker import batch, checkpoint
 from worker.callbacks import EpochRecorder, LogSync, supervision
 from worker.outcomes import advance_sweep, finish_stopped, redispatch
 from worker.watch import Watch, checkpoint_dir, worker_name
@@ -48,23 +49,39 @@ def _save(
     store = store or storage.Store(str(folder.parent))
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, tuple[str, int, str]] = {}
-    for fmt, filename in artifacts.MODEL_FILES.items():
-        tmp = folder / f".tmp-{filename}"
-        model.save(tmp)  # the suffix picks the format: .keras native, .h5 legacy HDF5
-        key = f"{folder.name}/{filename}"
-        files[fmt] = (key, tmp.stat().st_size, artifacts.sha256_of(tmp))
-        store.put(tmp, key)  # moved into place, or uploaded (and the local copy removed)
+    with ThreadPoolExecutor(len(artifacts.MODEL_FILES), "save") as pool:  # a file's upload
+        puts = []  # goes on while the next is written
+        for fmt, filename in artifacts.MODEL_FILES.items():
+            tmp = folder / f".tmp-{filename}"
+            model.save(tmp)  # the suffix picks the format: .keras native, .h5 legacy HDF5
+            key = f"{folder.name}/{filename}"
+            files[fmt] = (key, tmp.stat().st_size, artifacts.sha256_of(tmp))
+            puts.append(pool.submit(store.put, tmp, key))  # moved into place, or uploaded
+        for put in puts:
+            put.result()
     return files
 
 
 def _train(
     settings: Settings, job_id: str, spec: JobSpec, sweep_id: str | None, publish: Publish | None
 ) -> None:
-    if spec.seed is not None:
-        keras.utils.set_random_seed(spec.seed)
+    db, ran_on = sessions(settings.database_url), runtime.describe()
+    seed = patiently(
+        lambda: provenance.record(db, job_id, worker_name(), spec, ran_on),
+        within=settings.database_wait_seconds,
+        what=f"job_id={job_id} provenance",
+    )
+    if seed is None:
+        log.warning("job_id=%s is no longer ours before its training started; left alone", job_id)
+        return
+    # Every job is seeded (its worker picks a seed for a spec without one, and records it): on
+    # CPU the same seed, data and threads train the same epochs, so a rerun repeats the job.
+    spec = spec.model_copy(update={"seed": seed})
+    keras.utils.set_random_seed(seed)
     checkpoint.pull(settings, job_id)  # trained on another host before: its checkpoint
     plan = fit_plan.make(settings, spec)
     model = build_model(spec, plan.input_shapes)
+    plan.targets_as_outputs(model)
     if checkpoint.read_meta(checkpoint_dir(settings, job_id)) is None:  # else its weights hold them
         for name in adapt(model, lambda: plan.training_x(spec, ADAPT_BATCH)):
             log.info("job_id=%s Normalization %r adapted on the training data", job_id, name)
@@ -85,12 +102,13 @@ def _train(
                 *plan.callbacks,
                 EpochRecorder(watch),
                 board,
-                *([LogSync(settings, job_id, board)] if storage.remote(settings) else []),
+                *([LogSync(watch, board)] if storage.remote(settings) else []),
             ],
             **plan.kwargs,
         )
         if finish_stopped(settings, job_id, model, watch, _save, publish):
             return
+        watch.uploads.drop("checkpoint")  # the job ends now: the model is what it keeps
         test_metrics = None
         if plan.test is not None:
             test_metrics = model.evaluate(
@@ -106,23 +124,25 @@ def _train(
             log.warning("job_id=%s finished training but is no longer ours; not saved", job_id)
             return
         files = _save(model, artifacts.job_dir(settings.artifacts, job_id), store)
-    done = watch.patiently(
-        lambda: lifecycle.succeed(
-            watch.db, job_id, test_metrics, files, worker=watch.worker, pruned=watch.pruned
-        ),
-        "pruned" if watch.pruned else "succeeded",
-    )
+        watch.uploads.wait("logs")  # its logs are in the store when it is seen to end
+        # Recorded before the watch ends: its exit waits for a checkpoint upload under way.
+        done = watch.patiently(
+            lambda: lifecycle.succeed(
+                watch.db, job_id, test_metrics, files, worker=watch.worker, pruned=watch.pruned
+            ),
+            "pruned" if watch.pruned else "succeeded",
+        )
     if not done:
         log.warning(
             "job_id=%s finished training but is no longer ours; result not recorded", job_id
         )
 
 
-def _spec(db: Sessions, job_id: str) -> tuple[JobSpec, str | None]:
+def _spec(db: Sessions, job_id: str) -> tuple[JobKind, dict[str, Any], str | None]:
     with transaction(db) as s:
         job = s.get(Job, job_id)
         assert job is not None
-        return JobSpec.model_validate(job.spec), job.sweep_id
+        return job.kind, job.spec, job.sweep_id
 
 
 def _finished(db: Sessions, job_id: str) -> bool:
@@ -162,10 +182,13 @@ def run_job(settings: Settings, job_id: str, publish: Publish | None = None) -> 
     )  # fmt: skip
     sweep_id = None
     try:
-        spec, sweep_id = patiently(
+        kind, spec, sweep_id = patiently(
             lambda: _spec(db, job_id), within=wait, what=f"job_id={job_id} spec"
         )
-        _train(settings, job_id, spec, sweep_id, publish)
+        if kind == JobKind.batch_predict:  # a queued job of the other kind: same slots, resume
+            batch.run(settings, job_id, spec, publish)
+        else:
+            _train(settings, job_id, JobSpec.model_validate(spec), sweep_id, publish)
     except Exception as exc:  # any failure ends the job failed, never stuck in running
         if unavailable(exc):
             # Nothing can be written: the job stays running, its checkpoint kept, and the

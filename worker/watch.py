@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shared import artifacts
 from shared.db import describe, patiently, sessions, unavailable
 from shared.jobs import lifecycle
 from shared.settings import Settings
-from shared.spec.job import JobSpec
+from worker.uploads import Uploads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +52,14 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def time_limit(settings: Settings, spec: JobSpec) -> int:
+class Limited(Protocol):
+    """What a job's time limit is read from (a JobSpec, or a batch prediction's)."""
+
+    @property
+    def time_limit_seconds(self) -> int | None: ...
+
+
+def time_limit(settings: Settings, spec: Limited) -> int:
     """The job's time limit in seconds: its own, capped by the server's maximum."""
     own = spec.time_limit_seconds or settings.max_job_seconds
     return min(own, settings.max_job_seconds)
@@ -67,7 +74,7 @@ class Watch:
     """A job's watcher: beats its heart, notices cancel, timeout and shutdown, stops once."""
 
     def __init__(
-        self, settings: Settings, job_id: str, spec: JobSpec, sweep_id: str | None = None
+        self, settings: Settings, job_id: str, spec: Limited, sweep_id: str | None = None
     ) -> None:
         self.db, self.job_id, self.worker = sessions(settings.database_url), job_id, worker_name()
         self.checkpoint_dir = checkpoint_dir(settings, job_id)
@@ -86,6 +93,8 @@ class Watch:
         # The last finished epoch (1-based) and its seconds, timed once by the checkpoint
         # callback and recorded with the epoch's metrics by the epoch recorder.
         self.finished: tuple[int, float] | None = None
+        # Its checkpoints and logs on their way to a remote store while training goes on.
+        self.uploads = Uploads(job_id)
         self._started = time.monotonic()
         self._previous: Any = None
         self._lock = threading.Lock()
@@ -182,6 +191,7 @@ class Watch:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.uploads.wait()  # a job handed back or left to resume finds its last epoch stored
         self._done.set()
         self._thread.join(timeout=10)
         _ACTIVE.clear()

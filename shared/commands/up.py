@@ -158,7 +158,7 @@ def run() -> int:
         ).split(), "--control-socket", str(state / "gunicorn.ctl")],
         "worker": worker_command(settings),
         "periodic": [py, "-m", "celery", "-A", "worker", "worker", *(
-            "--queues trainq.periodic --pool solo --beat --loglevel INFO"
+            "--queues trainq.periodic,trainq.webhooks --pool solo --beat --loglevel INFO"
         ).split(), "--hostname", "periodic@%h", "--schedule", str(state / "celerybeat-schedule")],
     }  # fmt: skip
     envs = {

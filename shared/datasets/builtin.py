@@ -116,9 +116,13 @@ def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
+def paths(builtin: Builtin) -> list[Path]:
+    """Where this machine keeps the dataset's files, in the order of ``files``."""
+    return [Path(f) if os.path.isabs(f) else keras_home() / f for f in builtin.files]
+
+
 def _missing_files(builtin: Builtin) -> list[Path]:
-    paths = [Path(f) if os.path.isabs(f) else keras_home() / f for f in builtin.files]
-    return [p for p in paths if not p.is_file()]
+    return [p for p in paths(builtin) if not p.is_file()]
 
 
 def describe(name: str) -> Builtin:

@@ -47,7 +47,33 @@ def arrays(settings: Settings, path: Path) -> dict[str, Any]:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return {p.name.removesuffix(".npy"): Rows.of(p) for p in sorted(where.glob("*.npy"))}
+    os.utime(where / DONE)  # recently used
+    found = {p.name.removesuffix(".npy"): Rows.of(p) for p in sorted(where.glob("*.npy"))}
+    evict(folder(settings), settings.cache_mb * 1024 * 1024, keep=where)
+    return found
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+
+def evict(root: Path, max_bytes: int, keep: Path) -> None:
+    """Remove the least recently used extracted datasets while they hold more than
+    ``max_bytes`` (TRAINQ_CACHE_MB), never ``keep``. A job reading one that goes keeps its
+    open files (``Rows`` opens them as it is made): only the next job extracts it again."""
+    done = []
+    for where in root.iterdir():
+        try:
+            done.append(((where / DONE).stat().st_mtime, _size(where), where))
+        except (FileNotFoundError, NotADirectoryError):  # being extracted, or gone meanwhile
+            continue
+    total = sum(size for _, size, _ in done)
+    for _, size, where in sorted(done):
+        if total <= max_bytes:
+            break
+        if where != keep:
+            shutil.rmtree(where, ignore_errors=True)
+            total -= size
 
 
 class Rows:
@@ -60,7 +86,7 @@ class Rows:
         self.start, self.stop = start, shape[0] if stop is None else stop
         self.row_shape = shape[1:]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * dtype.itemsize
-        self._fd: int | None = None
+        self._file: _File | None = None
 
     @classmethod
     def of(cls, path: Path) -> Rows | np.ndarray:
@@ -75,7 +101,9 @@ class Rows:
             offset = f.tell()
         if fortran or not shape:
             return np.load(path, allow_pickle=False)
-        return cls(path, offset, tuple(shape), dtype)
+        rows = cls(path, offset, tuple(shape), dtype)
+        rows._file = _File(path)  # open now: the file may be evicted from the cache later
+        return rows
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -89,10 +117,10 @@ class Rows:
         return self.stop - self.start
 
     def _read(self, first: int, count: int) -> bytes:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
+        if self._file is None:
+            self._file = _File(self.path)
         want = count * self.row_bytes
-        data = os.pread(self._fd, want, self.offset + (self.start + first) * self.row_bytes)
+        data = os.pread(self._file.fd, want, self.offset + (self.start + first) * self.row_bytes)
         if len(data) != want:
             raise OSError(f"{self.path} is shorter than its header says")
         return data
@@ -102,8 +130,10 @@ class Rows:
             first, last, step = index.indices(len(self))
             if step != 1:
                 return np.asarray(self)[index]
-            return Rows(self.path, self.offset, (self.stop, *self.row_shape), self.dtype,
+            part = Rows(self.path, self.offset, (self.stop, *self.row_shape), self.dtype,
                         self.start + first, self.start + max(first, last))  # fmt: skip
+            part._file = self._file  # the same open file
+            return part
         wanted = np.asarray(index, dtype=np.int64).reshape(-1)
         out = np.empty((len(wanted), *self.row_shape), self.dtype)
         flat = out.reshape(len(wanted), -1).view(np.uint8)
@@ -123,8 +153,14 @@ class Rows:
         return whole if dtype is None else whole.astype(dtype)
 
     def __getstate__(self) -> dict[str, Any]:  # to a PyDataset's worker process: no fd
-        return {**self.__dict__, "_fd": None}
+        return {**self.__dict__, "_file": None}
+
+
+class _File:
+    """An open file shared by a ``Rows`` and its slices, closed when the last goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)  # type: ignore[arg-type]
+        os.close(self.fd)

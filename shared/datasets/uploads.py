@@ -23,7 +23,7 @@ from shared.datasets.builtin import Layout, Splits
 from shared.datasets.spool import Spooled
 from shared.db import sessions, transaction
 from shared.errors import Conflict, DatasetUnavailable, NotFound
-from shared.models import Dataset, Job, JobStatus, User
+from shared.models import Dataset, Job, JobKind, JobStatus, User
 from shared.settings import Settings
 
 _NAME = checks.NAME
@@ -99,23 +99,23 @@ def for_job(session: Session, owner: User, dataset_id: str, field: str) -> Datas
         ) from exc
 
 
-def list_for(session: Session, owner: User) -> list[Dataset]:
-    """The caller's datasets, newest first."""
+def list_for(session: Session, owner: User, sha256: str | None = None) -> list[Dataset]:
+    """The caller's datasets, newest first; with ``sha256``, those whose file has that hash."""
     query = select(Dataset).where(Dataset.owner_id == owner.id)
+    if sha256 is not None:
+        query = query.where(Dataset.sha256 == sha256)
     return list(session.scalars(query.order_by(Dataset.created_at.desc(), Dataset.id.desc())))
 
 
 def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -> None:
     """Delete a dataset and its file, unless a queued or running job reads it."""
-    from shared.spec.job import JobSpec
-
     dataset = get(session, owner, dataset_id)
     active = session.scalars(
         select(Job).where(
             Job.owner_id == owner.id, Job.status.in_([JobStatus.queued, JobStatus.running])
         )
     )
-    users = [j.id for j in active if dataset_id in JobSpec.model_validate(j.spec).dataset_ids()]
+    users = [j.id for j in active if dataset_id in _reads(j)]
     if users:
         raise Conflict(
             f"dataset {dataset_id} is used by {len(users)} queued or running job(s)",
@@ -124,6 +124,16 @@ def delete(session: Session, owner: User, dataset_id: str, settings: Settings) -
     session.delete(dataset)
     session.flush()
     storage.datasets(settings, wait=storage.REQUEST_WAIT_SECONDS).delete(dataset.path)
+
+
+def _reads(job: Job) -> set[str]:
+    """The uploaded datasets a job reads: a training job's spec, a batch prediction's input."""
+    from shared.spec.job import JobSpec
+
+    if job.kind == JobKind.batch_predict:
+        ref = job.spec.get("dataset") or {}
+        return {str(ref["id"])} if ref.get("id") else set()
+    return JobSpec.model_validate(job.spec).dataset_ids()
 
 
 def in_store(settings: Settings, dataset_ids: Iterable[str]) -> None:

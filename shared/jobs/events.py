@@ -5,7 +5,8 @@ numbered ``seq`` = 1, 2, 3 ... per job, in the same transaction as the change it
 reader never sees a change without its event nor an event without its change. After the
 commit a Redis message on ``trainq:events:<job_id>`` wakes whoever streams the job, and the job
 gets a new version stamp that tells the API processes that what they keep of its status is out
-of date (both ``shared.stamps``).
+of date (both ``shared.stamps``). A status change also writes its webhooks' event in the same
+transaction (``shared.webhooks.outbox``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from shared import stamps
 from shared.models import Event, Job, utcnow
+from shared.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ def add_event(session: Session, job_id: str, type: str, data: dict[str, Any]) ->
     last = session.scalar(select(func.max(Event.seq)).where(Event.job_id == job_id)) or 0
     row = Event(job_id=job_id, seq=last + 1, type=type, data=data, created_at=utcnow())
     session.add(row)
+    if type == STATUS:  # the webhooks' event, in this same transaction (the outbox)
+        outbox.job_changed(session, job_id, row.seq, data)
     stamps.job_changed(session, job_id)
     return row
 

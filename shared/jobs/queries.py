@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from shared.errors import InvalidSpec, NotFound
 from shared.jobs.events import STATUS, add_event
 from shared.ml import submit_check
-from shared.models import Job, JobStatus, Role, User
+from shared.models import Job, JobKind, JobStatus, Role, User
 from shared.settings import Settings
 from shared.spec import inline
 from shared.spec.job import JobSpec
@@ -69,7 +70,7 @@ def get_job_for(
 
     Everything else, whether it exists or not, is NotFound: a 403 would confirm it exists.
     """
-    query = select(Job).where(Job.id == job_id)
+    query = select(Job).where(Job.id == job_id, Job.kind == JobKind.train)
     if not (admin_ok and user.role == Role.admin and not user.disabled):
         query = query.where(Job.owner_id == user.id)
     if history:
@@ -89,12 +90,25 @@ def list_jobs(
     page: int,
     per_page: int,
     status: JobStatus | None,
+    name: str | None = None,
+    created: tuple[datetime | None, datetime | None] = (None, None),
     everyone: bool = False,
 ) -> tuple[list[Job], int]:
-    """The caller's jobs (every user's with everyone=True), newest first, one page, and a total."""
-    where: list[Any] = [] if everyone else [Job.owner_id == owner.id]
+    """The caller's jobs (every user's with everyone=True), newest first, one page, and a total;
+    only those whose name holds ``name`` (any case) and created from ``created[0]`` to before
+    ``created[1]``, where given."""
+    where: list[Any] = [Job.kind == JobKind.train]  # batch predictions are listed apart
+    if not everyone:
+        where.append(Job.owner_id == owner.id)
     if status is not None:
         where.append(Job.status == status)
+    if name is not None:
+        where.append(Job.name.icontains(name, autoescape=True))
+    after, before = created
+    if after is not None:
+        where.append(Job.created_at >= after)
+    if before is not None:
+        where.append(Job.created_at < before)
     total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
     jobs = session.scalars(
         select(Job)

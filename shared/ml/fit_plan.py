@@ -34,17 +34,27 @@ def _take(data: Any, index: Any) -> Any:
         return None
     if isinstance(data, dict):
         return {k: v[index] for k, v in data.items()}
+    if isinstance(data, list):  # a list-output model's targets, in its order
+        return [v[index] for v in data]
     return data[index]
 
 
 def _arrays(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: np.asarray(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [np.asarray(v) for v in data]
     return np.asarray(data)
 
 
 def _length(data: Any) -> int:
-    return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
+    if isinstance(data, dict):
+        return len(next(iter(data.values())))
+    return len(data[0]) if isinstance(data, list) else len(data)
+
+
+def _in_order(y: Any, names: list[str]) -> Any:
+    return [y[n] for n in names] if isinstance(y, dict) and set(y) == set(names) else y
 
 
 class ArrayDataset(keras.utils.PyDataset):
@@ -124,6 +134,25 @@ class FitPlan:
             rows = slice(start, min(start + batch_size, n))
             yield self.dataset.inputs(rows) if self.dataset is not None else _take(x, rows)
 
+    def targets_as_outputs(self, model: Any) -> None:
+        """Targets by output name as a list in the outputs' order when the model's outputs are
+        a list: Keras matches a dict of targets to them only without sample weights."""
+        if isinstance(model, keras.Sequential) or not isinstance(model.output, list | tuple):
+            return  # one output (a Sequential's is not known until it is called)
+        names = [t._keras_history[0].name for t in model.outputs]
+        self.y = _in_order(self.y, names)
+        for held in (self.dataset, self.kwargs["validation_data"]):
+            if isinstance(held, ArrayDataset):
+                held.y = _in_order(held.y, names)
+        validation = self.kwargs["validation_data"]
+        if isinstance(validation, tuple):
+            self.kwargs["validation_data"] = (validation[0], _in_order(validation[1], names),
+                                              *validation[2:])  # fmt: skip
+        if self.test is not None and not isinstance(self.test[0], ArrayDataset):
+            self.test = (self.test[0], _in_order(self.test[1], names))
+        elif self.test is not None:
+            self.test[0].y = _in_order(self.test[0].y, names)
+
     def steps_per_epoch(self, spec: JobSpec) -> int:
         """Training steps in one epoch, as Keras will count them."""
         if spec.fit.steps_per_epoch:
@@ -160,7 +189,12 @@ def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits) -> Any:
         x, y = (
             (other.x_test, other.y_test) if vd.split == "test" else (other.x_train, other.y_train)
         )
-        return (preprocess(x, scale), _arrays(y))  # the model sees one preprocessing: the job's
+        val = (preprocess(x, scale), _arrays(y))  # the model sees one preprocessing: the job's
+        if isinstance(vd.sample_weight, str):
+            return (*val, other.weights[vd.sample_weight].astype(np.float32))
+        if vd.sample_weight is not None:
+            return (*val, np.asarray(vd.sample_weight, dtype=np.float32))
+        return val
     x = preprocess(vd.x, scale)
     y = {k: np.asarray(v) for k, v in vd.y.items()} if isinstance(vd.y, dict) else np.asarray(vd.y)
     if vd.sample_weight is not None:

@@ -1,9 +1,11 @@
-"""Serving a trained model: loaded once per process, called directly, results as the quickstart."""
+"""Serving a trained model: loaded once per process, called directly, every input and output by
+name; a classifier head answers logits, probabilities and classes."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,25 +16,85 @@ from shared.errors import InvalidInput
 from shared.ml.build import preprocess
 
 
+@dataclass(frozen=True)
+class Tensor:
+    """One named input or output of a model: its shape for one instance (None: any size)."""
+
+    name: str
+    shape: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A model's inputs and outputs in its own order, and which outputs end in softmax."""
+
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    softmax: tuple[bool, ...]
+
+    def classifier(self, index: int) -> bool:
+        """Whether output ``index`` is a classifier head: a score per class, two or more."""
+        shape = self.outputs[index].shape
+        return self.softmax[index] or (len(shape) == 1 and (shape[0] or 0) >= 2)
+
+
+def _output_layers(model: Any) -> list[Any]:
+    histories = [getattr(t, "_keras_history", None) for t in model.outputs]
+    if all(h is not None for h in histories):
+        return [getattr(h, "operation", None) for h in histories]
+    return [model.layers[-1]] * len(model.outputs)  # a Sequential model's one output
+
+
+def signature_of(model: Any) -> Signature:
+    """The names and per-instance shapes of a Keras model's inputs and outputs."""
+    layers = _output_layers(model)
+    names = list(getattr(model, "output_names", None) or [layer.name for layer in layers])
+    softmax = tuple(
+        getattr(getattr(layer, "activation", None), "__name__", "") == "softmax" for layer in layers
+    )
+    inputs = tuple(Tensor(str(t.name), tuple(t.shape[1:])) for t in model.inputs)
+    outputs = tuple(
+        Tensor(str(n), tuple(t.shape[1:])) for n, t in zip(names, model.outputs, strict=True)
+    )
+    return Signature(inputs, outputs, softmax)
+
+
 @dataclass
 class Served:
-    """A loaded model, the lock to call it under, and its compiled call (made on first use)."""
+    """A loaded model, its signature, the lock to call it under and its compiled call."""
 
     model: Any
     size_bytes: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     _call: Any = None
+    _signature: Signature | None = None
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``model(x, training=False)``, as one traced graph: no per-call Python layer walk."""
+    @property
+    def signature(self) -> Signature:
+        """The model's inputs and outputs by name."""
+        if self._signature is None:
+            self._signature = signature_of(self.model)
+        return self._signature
+
+    def __call__(self, *xs: np.ndarray) -> list[np.ndarray]:
+        """``model(xs, training=False)``, one array per output, as one traced graph: no
+        per-call Python layer walk."""
         import tensorflow as tf
 
         with self.lock:
             if self._call is None:
-                signature = tf.TensorSpec([None, *self.model.inputs[0].shape[1:]], tf.float32)
-                traced = tf.function(lambda t: self.model(t, training=False))
-                self._call = traced.get_concrete_function(signature)  # called without dispatch
-            return np.asarray(self._call(tf.constant(x, tf.float32)))
+                specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in self.model.inputs]
+                one = len(specs) == 1
+                traced = tf.function(
+                    lambda *ts: self.model(ts[0] if one else list(ts), training=False)
+                )
+                self._call = traced.get_concrete_function(*specs)  # called without dispatch
+            out = self._call(*(tf.constant(x, tf.float32) for x in xs))
+        if isinstance(out, Mapping):
+            out = [out[t.name] for t in self.signature.outputs]
+        elif not isinstance(out, (list, tuple)):
+            out = [out]
+        return [np.asarray(o) for o in out]
 
 
 class ModelCache:
@@ -66,11 +128,6 @@ class ModelCache:
         return sum(m.size_bytes for m in self._models.values())
 
 
-def _ends_in_softmax(model: Any) -> bool:
-    activation = getattr(model.layers[-1], "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
-
-
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, as tf.nn.softmax computes it (shifted by the max, float32)."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -78,46 +135,92 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Predictions:
-    """Per instance (one row each): logits, softmax probabilities and the predicted class."""
+class Head:
+    """One output for every instance (one row each): a classifier head's logits, softmax
+    probabilities and classes, or any other output's values."""
 
-    logits: np.ndarray
-    probabilities: np.ndarray
-    classes: np.ndarray
+    name: str
+    values: np.ndarray
+    logits: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
 
-def predict(served: Served, instances: Any, scale: float) -> Predictions:
-    """Per instance: logits, softmax probabilities and the predicted class."""
-    model = served.model
+def _head(signature: Signature, index: int, out: np.ndarray) -> Head:
+    name = signature.outputs[index].name
+    if not signature.classifier(index):
+        return Head(name, np.asarray(out, dtype=np.float32))
+    if signature.softmax[index]:
+        probabilities = np.asarray(out, dtype=np.float32)
+        logits = np.log(np.clip(probabilities, 1e-30, None))
+    else:
+        logits = np.asarray(out, dtype=np.float32)
+        probabilities = softmax(logits)
+    return Head(name, out, logits, probabilities, np.argmax(logits, axis=-1))
+
+
+def rows_to_inputs(signature: Signature, instances: Sequence[Any]) -> dict[str, list[Any]]:
+    """Instances as rows (each an array, or with several inputs an object by input name) as one
+    list per input."""
+    names = [t.name for t in signature.inputs]
+    if len(names) == 1 and not all(isinstance(row, Mapping) for row in instances):
+        return {names[0]: list(instances)}
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for i, row in enumerate(instances):
+        if not isinstance(row, Mapping) or set(row) != set(names):
+            raise InvalidInput(
+                f"instance {i} must be an object with the model's inputs {names}",
+                details={"field": f"instances[{i}]", "inputs": names},
+            )
+        for name in names:
+            columns[name].append(row[name])
+    return columns
+
+
+def _array(name: str, value: Any, scale: float, expected: tuple[int | None, ...]) -> np.ndarray:
     try:
-        x = preprocess(np.asarray(instances), scale)
+        x = np.asarray(preprocess(np.asarray(value), scale), dtype=np.float32)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(
-            f"instances must be a list of numeric arrays of one shape: {exc}",
-            details={"field": "instances"},
+            f"input {name!r}: a list of numeric arrays of one shape is needed: {exc}",
+            details={"field": name},
         ) from exc
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    got = tuple(x.shape[1:]) if x.ndim else ()
+    fits = x.ndim == len(expected) + 1 and all(
+        e is None or e == g for e, g in zip(expected, got, strict=False)
+    )
+    if not fits:
+        want = [e if e is not None else -1 for e in expected]
         raise InvalidInput(
-            f"predict serves models with one input and one output; this one has "
-            f"{len(model.inputs)} and {len(model.outputs)}: download it to call it",
-            details={"field": "instances"},
-        )
-    expected = tuple(model.inputs[0].shape[1:])
-    if x.ndim == 0 or tuple(x.shape[1:]) != expected:
-        got = tuple(x.shape[1:]) if x.ndim else ()
-        raise InvalidInput(
-            f"each instance must have shape {list(expected)}; got {list(got)}",
-            details={"field": "instances", "expected_shape": list(expected), "shape": list(got)},
+            f"input {name!r}: each instance must have shape {want}; got {list(got)}",
+            details={"field": name, "expected_shape": want, "shape": list(got)},
         )
     if not np.all(np.isfinite(x)):
         raise InvalidInput(
-            "instances contain NaN or infinite values", details={"field": "instances"}
+            f"input {name!r} contains NaN or infinite values", details={"field": name}
         )
-    outputs = served(x)
-    if _ends_in_softmax(model):
-        probabilities = np.asarray(outputs, dtype=np.float32)
-        logits = np.log(np.clip(probabilities, 1e-30, None))
-    else:
-        logits = np.asarray(outputs, dtype=np.float32)
-        probabilities = softmax(logits)
-    return Predictions(logits, probabilities, np.argmax(logits, axis=-1))
+    return x
+
+
+def predict(served: Served, inputs: Mapping[str, Any], scale: float) -> list[Head]:
+    """Every output of the model for a batch of instances given per input name (raw, as in the
+    dataset: the job's scale is applied)."""
+    signature = served.signature
+    names = [t.name for t in signature.inputs]
+    if set(inputs) != set(names):
+        raise InvalidInput(
+            f"the model's inputs are {names}; got {sorted(inputs)}",
+            details={"field": "inputs", "inputs": names},
+        )
+    xs = [_array(t.name, inputs[t.name], scale, t.shape) for t in signature.inputs]
+    if len({len(x) for x in xs}) != 1:
+        raise InvalidInput(
+            "every input must have as many instances as the others",
+            details={
+                "field": "inputs",
+                "counts": {n: len(x) for n, x in zip(names, xs, strict=True)},
+            },
+        )
+    if len(xs[0]) == 0:
+        raise InvalidInput("send at least one instance", details={"field": "inputs"})
+    return [_head(signature, i, out) for i, out in enumerate(served(*xs))]

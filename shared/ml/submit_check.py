@@ -60,6 +60,7 @@ def _check_data(session: Session, owner: User, spec: JobSpec, data: Layout) -> N
             raise _refuse("fit.validation_data.split", "that dataset has no test split")
         if {k: v[0] for k, v in other.x.items()} != {k: v[0] for k, v in data.x.items()}:
             raise _refuse("fit.validation_data.dataset", "its inputs differ from the training data")
+        _check_validation_weights(vd, other)
     if isinstance(vd, ValidationData) and vd.x is not None:
         _check_inline(vd, data)
     if isinstance(fit.sample_weight, str) and fit.sample_weight not in data.weights:
@@ -73,6 +74,17 @@ def _check_data(session: Session, owner: User, spec: JobSpec, data: Layout) -> N
             f"{len(fit.sample_weight)} weights for {data.n_train} training samples; "
             "give one weight per sample",
         )
+
+
+def _check_validation_weights(vd: ValidationData, other: Layout) -> None:
+    """Weights for another dataset's validation rows: one of its arrays, or one per row."""
+    field = "fit.validation_data.sample_weight"
+    if isinstance(vd.sample_weight, str) and vd.sample_weight not in other.weights:
+        have = ", ".join(sorted(other.weights)) or "none"
+        raise _refuse(field, f"that dataset has no array {vd.sample_weight!r} (it has: {have})")
+    rows = other.n_test if vd.split == "test" else other.n_train
+    if isinstance(vd.sample_weight, list) and len(vd.sample_weight) != rows:
+        raise _refuse(field, f"{len(vd.sample_weight)} weights for {rows} validation samples")
 
 
 def _named_arrays(value: Any, dtype: str) -> dict[str, np.ndarray]:

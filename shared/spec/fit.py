@@ -87,13 +87,14 @@ Numbers = list[Any]
 
 
 class ValidationData(Strict):
-    """validation_data: another dataset (one of its splits), or small arrays inline."""
+    """validation_data: another dataset (one of its splits), or small arrays inline; weighted
+    by inline weights, or (another dataset's training split) by one of its weight arrays."""
 
     dataset: DatasetRef | None = None
     split: Literal["train", "test"] = "train"
     x: Numbers | dict[str, Numbers] | None = None
     y: Numbers | dict[str, Numbers] | None = None
-    sample_weight: list[float] | None = None
+    sample_weight: list[float] | str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> ValidationData:
@@ -102,6 +103,11 @@ class ValidationData(Strict):
             inline and (self.x is None or self.y is None)
         ):
             raise ValueError('give either dataset, or inline arrays "x" and "y"')
+        if isinstance(self.sample_weight, str) and (inline or self.split != "train"):
+            raise ValueError(
+                "sample_weight: the name of a sample_weight[.NAME] array of the dataset, for "
+                "its training split; inline arrays take a list of weights"
+            )
         return self
 
 

@@ -31,6 +31,7 @@ from shared.spec.job import JobSpec
 from shared.sweeps import engine
 from shared.sweeps.engine import TrialRecord
 from shared.sweeps.spec import SweepSpec, with_values
+from shared.webhooks import outbox
 
 log = logging.getLogger(__name__)
 ACTIVE = (JobStatus.queued, JobStatus.running)
@@ -107,6 +108,7 @@ def create(session: Session, owner: User, sweep: SweepSpec, settings: Settings) 
     )
     session.add(row)
     session.flush()
+    outbox.sweep_changed(session, row)  # sweep.running, before its first trials' events
     _ask_more(session, row, owner, settings)
     return row
 
@@ -202,6 +204,7 @@ def _finish(session: Session, row: Sweep, sweep: SweepSpec, jobs: list[Job]) -> 
     else:
         row.status = SweepStatus.failed
     row.finished_at = utcnow()
+    outbox.sweep_changed(session, row)  # its webhooks' event, in the same transaction
     log.info("sweep_id=%s state=%s trials=%d", row.id, row.status, len(jobs))
 
 

@@ -162,3 +162,15 @@ def test_a_sweep_page_fills_in_sorts_and_draws_its_charts(live: Live) -> None:
             == str(best["trial"])  # fmt: skip
         assert browser.run("return document.getElementById('download').hidden") is False
         assert browser.run("return document.getElementById('cancel').hidden") is True
+
+        # The best trials side by side: the sweep page's link opens them on the compare page.
+        browser.get(f"{live.url}/sweeps/{sweep['id']}")
+        wait_until(lambda: not browser.run("return document.getElementById('compare-best').hidden"),
+                   30, "the compare link")  # fmt: skip
+        ranked = sorted((t for t in done["tried"] if t["value"] is not None),
+                        key=lambda t: (-t["value"], t["trial"]))  # fmt: skip
+        assert browser.run("return document.getElementById('compare-best').getAttribute('href')") \
+            == "/compare?jobs=" + ",".join(t["job_id"] for t in ranked)  # fmt: skip
+        browser.click("#compare-best")
+        series = "return document.getElementById('chart-compare').dataset.series"
+        wait_until(lambda: browser.run(series) == "3", 30, "three trials compared")

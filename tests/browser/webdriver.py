@@ -59,6 +59,10 @@ class Browser:
         """Type into an input."""
         self._call("POST", f"/element/{self.find(css)}/value", {"text": value})
 
+    def clear(self, css: str) -> None:
+        """Empty an input, as a person selecting its text and deleting it."""
+        self._call("POST", f"/element/{self.find(css)}/clear", {})
+
     def click(self, css: str) -> None:
         """Click an element."""
         self._call("POST", f"/element/{self.find(css)}/click", {})

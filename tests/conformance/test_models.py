@@ -63,12 +63,13 @@ def two_output_job(runner: Runner, loss_weights: Any) -> dict[str, Any]:
 
 def test_loss_weights_by_output_name(runner: Runner) -> None:
     job = two_output_job(runner, loss_weights={"cls": 0.2, "reg": 0.8})
-    predict = runner.client.post(
-        f"/api/v1/jobs/{job['id']}/predict", json={"instances": [[0.0] * 4]},
-        headers=runner.headers,
-    )  # fmt: skip
-    assert predict.status_code == 422  # one-input one-output only; the model downloads
-    assert "one input and one output" in predict.get_json()["error"]["message"]
+    one = {"a": [0.0] * 4, "b": [1.0] * 3}  # each input by name, each output by name
+    predict = runner.client.post(f"/api/v1/jobs/{job['id']}/predict", json={"instances": [one]},
+                                 headers=runner.headers)  # fmt: skip
+    assert predict.status_code == 200, predict.get_data(as_text=True)
+    outputs = predict.get_json()["predictions"][0]["outputs"]
+    assert set(outputs["cls"]) == {"logits", "probabilities", "class"}
+    assert len(outputs["reg"]["values"]) == 1
     for row in job["history"]:
         m = row["metrics"]
         assert {"cls_accuracy", "reg_mae"} <= set(m)

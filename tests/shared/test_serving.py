@@ -39,8 +39,8 @@ def test_served_model_gives_model_x_and_the_cache_keeps_to_its_budget(tmp_path: 
     first = cache.get(small, "a")
     x = np.random.default_rng(1).random((5, 28, 28)).astype(np.float32)
     eager = np.asarray(keras.models.load_model(small)(x, training=False))
-    np.testing.assert_allclose(first(x), eager, atol=1e-6)
-    np.testing.assert_allclose(first(x[:1]), eager[:1], atol=1e-6)  # any batch size, one graph
+    np.testing.assert_allclose(first(x)[0], eager, atol=1e-6)
+    np.testing.assert_allclose(first(x[:1])[0], eager[:1], atol=1e-6)  # any batch size, one graph
     assert cache.get(small, "a") is first  # loaded once
     cache.get(large, "b")  # over the budget together: the least recently used goes
     assert cache.size_bytes == large.stat().st_size

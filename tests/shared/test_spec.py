@@ -184,6 +184,13 @@ def test_allow_listed_nested_initializer_accepted() -> None:
                      "inline arrays", id="inline-x-without-y"),
         pytest.param(lambda s: s["fit"].update(class_weight={"zero": 1.0}), "fit.class_weight",
                      id="class-weight-key"),
+        pytest.param(lambda s: s["fit"].update(validation_split=0.0, validation_data={
+                         "x": [[0.0]], "y": [0], "sample_weight": "sample_weight"}),
+                     "sample_weight", id="inline-validation-weights-by-name"),
+        pytest.param(lambda s: s["fit"].update(validation_split=0.0, validation_data={
+                         "dataset": {"name": "mnist"}, "split": "test",
+                         "sample_weight": "sample_weight"}),
+                     "sample_weight", id="test-split-weights-by-name"),
         pytest.param(lambda s: s["fit"].update(max_queue_size=0), "fit.max_queue_size",
                      id="max-queue-size"),
         pytest.param(lambda s: s["compile"].update(steps_per_execution=0),

@@ -379,6 +379,64 @@ def test_list_filters_by_status(client: FlaskClient, alice: User, sqlite_url: st
     assert (succeeded["total"], succeeded["jobs"]) == (0, [])
 
 
+def test_list_filters_by_name_and_creation_time(
+    client: FlaskClient, alice: User, sqlite_url: str
+) -> None:
+    names = ["MNIST baseline", "mnist 50%_wide", "cifar small"]
+    ids = [submit_ok(client, alice, {**QUICKSTART, "name": n})["id"] for n in names]
+    created = [
+        "2026-11-30T23:59:59+00:00",
+        "2026-12-01T00:00:00+00:00",
+        "2026-12-02T08:00:00+00:00",
+    ]
+    with session_scope(sqlite_url) as s:
+        for job_id, when in zip(ids, created, strict=True):
+            s.execute(
+                update(Job).where(Job.id == job_id).values(created_at=datetime.fromisoformat(when))
+            )
+
+    def listed(query: str) -> list[str]:
+        r = client.get(f"{JOBS}?{query}", headers=alice["headers"])
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return [j["id"] for j in r.get_json()["jobs"]]
+
+    assert listed("name=mnist") == [ids[1], ids[0]]  # any case, newest first
+    assert listed("name=50%25_") == [ids[1]]  # % and _ are the characters, not wildcards
+    assert listed("name=%25") == [ids[1]]
+    assert listed("created_after=2026-12-01") == [ids[2], ids[1]]  # from midnight UTC
+    assert listed("created_before=2026-12-01") == [ids[0]]  # up to midnight, not at it
+    assert listed("created_after=2026-12-01&created_before=2026-12-02") == [ids[1]]
+    assert listed("created_after=2026-12-02T09:00:00%2B01:00") == [ids[2]]  # 08:00 UTC
+    assert listed("created_after=2026-12-02T08:00:01Z") == []
+    assert listed("created_before=2026-12-01T00:00") == [ids[0]]  # no offset: UTC
+    assert listed("name=MNIST&created_after=2026-12-01&status=queued") == [ids[1]]
+    assert listed("name=mnist&per_page=1&page=2") == [ids[0]]
+    page = client.get(f"{JOBS}?name=mnist&per_page=1", headers=alice["headers"]).get_json()
+    assert (page["total"], page["pages"]) == (2, 2)  # the total counts the filtered jobs
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("name=", "name"),
+        ("name=" + "x" * 201, "name"),
+        ("created_after=yesterday", "created_after"),
+        ("created_after=1700000000", "created_after"),
+        ("created_before=2026-13-01", "created_before"),
+        ("created_before=2026-12-01T10:00:00%2B24:00", "created_before"),
+        ("created_after=0001-01-01T00:00:00%2B01:00", "created_after"),
+        ("created_after=2026-12-01%0A", "created_after"),
+    ],
+)
+def test_list_rejects_bad_filters(client: FlaskClient, alice: User, query: str, field: str) -> None:
+    error = assert_error(
+        client.get(f"{JOBS}?{query}", headers=alice["headers"]), 422, "invalid_input"
+    )
+    assert error["details"]["field"] == field
+    assert error["message"].startswith(f"query parameter {field}: "), error
+    assert "Value error" not in error["message"]
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

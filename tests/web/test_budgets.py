@@ -86,7 +86,7 @@ def test_pathological_models_are_refused_at_once_naming_the_layer(
     assert error["details"]["field"] == field, error
     assert error["details"]["errors"][0]["field"] == field
     assert layer in error["message"] and words in error["message"], error
-    assert took < 1.0, took
+    assert took < 2.5, took  # refused from the estimate: building any of these takes far longer
     assert _rss_mb() - before < 50
     assert total_jobs(client, alice) == 0
     # The service is as it was: healthy, and a plain spec is accepted.

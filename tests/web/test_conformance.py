@@ -28,10 +28,11 @@ from werkzeug.test import TestResponse
 from shared import artifacts
 from shared.auth import create_user, issue_token
 from shared.db import session_scope, sessions
-from shared.jobs import lifecycle
+from shared.jobs import lifecycle, provenance
 from shared.ml import serving
 from shared.models import Role
 from shared.settings import Settings
+from shared.spec.job import JobSpec
 from shared.sweeps import service as sweep_service
 from tests.specs import quickstart
 from web import responses
@@ -77,8 +78,12 @@ def admin(sqlite_url: str) -> User:
 class _Model:
     """What predict loads, for a model file that is no model (serving.predict is replaced)."""
 
+    signature = serving.Signature(
+        (serving.Tensor("x", (3,)),), (serving.Tensor("dense", (2,)),), (False,)
+    )
+
     def get(self, path: Path, sha256: str) -> object:
-        return object()
+        return self
 
 
 def test_every_answer_of_a_walk_through_the_api_is_as_documented(
@@ -105,6 +110,10 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
                                                 headers=bob["headers"]), 200)  # fmt: skip
 
     assert lifecycle.start(db, job["id"], "test-worker")
+    ran_on = {"versions": dict.fromkeys(("python", "tensorflow", "keras", "numpy", "trainq"), "1"),
+              "threads": {"intra_op": 1, "inter_op": 2}, "host": "h"}  # fmt: skip
+    spec = JobSpec.model_validate(quickstart(epochs=2))
+    assert provenance.record(db, job["id"], "test-worker", spec, ran_on) == spec.seed
     lifecycle.record_epoch(db, job["id"], 1, {"loss": 0.5, "accuracy": float("nan")}, 0.25)
     for _ in range(2):  # from the database, then from the status cache (FastPath)
         check("GET", one, client.get(f"{JOBS}/{job['id']}", headers=h), 200)
@@ -116,6 +125,7 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     done = check("GET", one, client.get(f"{JOBS}/{job['id']}", headers=h), 200).json
     assert done["model"]["download"] == f"{JOBS}/{job['id']}/model?format=keras"
     check("GET", f"{one}/model", client.get(f"{JOBS}/{job['id']}/model", headers=h), 200)
+    check("POST", f"{one}/rerun", client.post(f"{JOBS}/{job['id']}/rerun", headers=h), 202)
     logs = artifacts.tensorboard_dir(settings.artifacts, job["id"]) / "train"
     logs.mkdir(parents=True)
     (logs / "events.out.tfevents.0").write_bytes(b"")
@@ -124,9 +134,10 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     events = client.get(f"{JOBS}/{job['id']}/events", headers=h)  # it has ended: all, then EOF
     check("GET", f"{one}/events", events, 200)
 
-    predicted = serving.Predictions(
-        np.array([[0.5, 1.5]], "float32"), np.array([[0.25, 0.75]], "float32"), np.array([1])
-    )
+    logits = np.array([[0.5, 1.5]], "float32")
+    predicted = [
+        serving.Head("dense", logits, logits, np.array([[0.25, 0.75]], "float32"), np.array([1]))
+    ]
     monkeypatch.setattr(serving, "predict", lambda *_: predicted)
     monkeypatch.setattr("web.jobs.models", _Model)
     body = {"instances": [[1, 2, 3]]}
@@ -196,10 +207,24 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     check("GET", a_sweep, client.get(f"{sweeps}/nope", headers=h), 404)
     check("POST", sweeps, client.post(sweeps, json={**body, "max_trials": 0}, headers=h), 422)
 
+    _walk_registry(check, client, h, job["id"], queued["id"])
+    _walk_protocols(check, client, h, settings, alice["id"], job["id"])
+    _walk_webhooks(check, client, h, settings)
+    _walk_batch_predictions(check, client, h, settings, job["id"])
+    both = f"/api/v1/compare?jobs={job['id']},{queued['id']}"
+    check("GET", "/api/v1/compare", client.get(both, headers=h), 404)  # the second is bob's
+    check("GET", "/api/v1/compare", client.get(both.split(",")[0], headers=h), 200)
+    check("GET", "/api/v1/compare", client.get("/api/v1/compare", headers=h), 422)
+    checked = "/api/v1/jobs/check"
+    check("POST", checked, client.post(checked, json=quickstart(), headers=h), 204)
+    check("POST", checked, client.post(checked, json={"name": 1}, headers=h), 422)
+
     # The one error shape, at each status the document gives.
     check("GET", JOBS, client.get(JOBS), 401)
     check("GET", one, client.get(f"{JOBS}/nope", headers=h), 404)
     check("POST", f"{one}/cancel", client.post(f"{JOBS}/{job['id']}/cancel", headers=h), 409)
+    never = client.post(f"{JOBS}/{queued['id']}/rerun", headers=bob["headers"])  # not trained
+    check("POST", f"{one}/rerun", never, 409)
     check("GET", JOBS, client.get(f"{JOBS}?page=0", headers=h), 422)
     check("GET", JOBS, client.get(f"{JOBS}?page=1&page=2", headers=h), 422)
     check("GET", JOBS, client.get(f"{JOBS}?all=1", headers=admin["headers"]), 422)
@@ -209,6 +234,134 @@ def test_every_answer_of_a_walk_through_the_api_is_as_documented(
     check("POST", f"{one}/predict", empty, 422)
     documented = {(m.upper(), p) for p, item in schema.raw_schema["paths"].items() for m in item}
     assert seen == documented  # every operation answered at least once
+
+
+def _walk_registry(
+    check: Callable[[str, str, TestResponse, int], TestResponse], client: FlaskClient,
+    h: dict[str, str], job_id: str, not_mine: str,
+) -> None:  # fmt: skip
+    """The registry's operations on model "reg", version 1 of the job (serving.predict
+    replaced), alias "champion" at it; each refusal the document gives."""
+    base, model = "/api/v1/models", "/api/v1/models/{name}"
+    version, alias = f"{model}/versions/{{version}}", f"{model}/aliases/{{alias}}"
+    made = client.post(f"{base}/reg/versions", json={"job_id": job_id}, headers=h)
+    check("POST", f"{model}/versions", made, 201)
+    check("PUT", alias, client.put(f"{base}/reg/aliases/champion", json={"version": 1},
+                                   headers=h), 200)  # fmt: skip
+    check("GET", base, client.get(base, headers=h), 200)
+    check("GET", model, client.get(f"{base}/reg", headers=h), 200)
+    check("GET", version, client.get(f"{base}/reg/versions/1", headers=h), 200)
+    rows = {"instances": [[1, 2, 3]]}
+    for path, url in [(f"{model}/predict", "reg/predict"),
+                      (f"{version}/predict", "reg/versions/1/predict"),
+                      (f"{alias}/predict", "reg/aliases/champion/predict")]:  # fmt: skip
+        check("POST", path, client.post(f"{base}/{url}", json=rows, headers=h), 200)
+    check("DELETE", version, client.delete(f"{base}/reg/versions/1", headers=h), 409)
+    check("POST", f"{model}/versions", client.post(f"{base}/reg/versions",
+          json={"job_id": not_mine}, headers=h), 404)  # fmt: skip
+    check("PUT", alias, client.put(f"{base}/reg/aliases/7", json={"version": 1}, headers=h), 422)
+    check("DELETE", alias, client.delete(f"{base}/reg/aliases/champion", headers=h), 204)
+    check("DELETE", version, client.delete(f"{base}/reg/versions/1", headers=h), 204)
+    check("DELETE", model, client.delete(f"{base}/reg", headers=h), 204)
+    check("GET", model, client.get(f"{base}/reg", headers=h), 404)
+
+
+def _walk_protocols(
+    check: Callable[[str, str, TestResponse, int], TestResponse], client: FlaskClient,
+    h: dict[str, str], settings: Settings, user_id: int, job_id: str,
+) -> None:  # fmt: skip
+    """TF Serving's and the Open Inference Protocol's operations, on the job registered as
+    model "walk" (serving.predict replaced, as for the job predict)."""
+    from shared.models import User
+    from shared.registry import service
+
+    with session_scope(settings.database_url) as s:
+        service.register(s, s.get(User, user_id), "walk", job_id)
+        service.set_alias(s, s.get(User, user_id), "walk", "champion", 1)
+    rows = {"instances": [[1, 2, 3]]}
+    tf = "/v1/models/{name}"
+    for suffix, path in [("", tf), ("/versions/1", f"{tf}/versions/{{version}}"),
+                         ("/labels/champion", f"{tf}/labels/{{alias}}")]:  # fmt: skip
+        url = f"/v1/models/walk{suffix}"
+        check("POST", f"{path}:predict", client.post(f"{url}:predict", json=rows, headers=h), 200)
+        check("GET", path, client.get(url, headers=h), 200)
+        check("GET", f"{path}/metadata", client.get(f"{url}/metadata", headers=h), 200)
+    check("POST", "/v1/models/{name}:predict", client.post("/v1/models/walk:predict", json={},
+                                                           headers=h), 400)  # fmt: skip
+    check("GET", "/v1/models/{name}", client.get("/v1/models/nope", headers=h), 404)
+    check("GET", "/v1/models/{name}", client.get("/v1/models/walk"), 401)
+    tensor = {"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}
+    for suffix, path in [
+        ("", "/v2/models/{name}"),
+        ("/versions/1", "/v2/models/{name}/versions/{version}"),
+    ]:
+        url = f"/v2/models/walk{suffix}"
+        infer = client.post(f"{url}/infer", json={"inputs": [tensor]}, headers=h)
+        assert infer.json["outputs"][2] == {"name": "classes", "datatype": "INT64", "shape": [1],
+                                            "data": [1]}  # fmt: skip
+        check("POST", f"{path}/infer", infer, 200)
+        check("GET", path, client.get(url, headers=h), 200)
+        check("GET", f"{path}/ready", client.get(f"{url}/ready", headers=h), 200)
+    empty = client.post("/v2/models/walk/infer", json={"inputs": []}, headers=h)
+    check("POST", "/v2/models/{name}/infer", empty, 400)
+    for path in ["/v2", "/v2/health/live", "/v2/health/ready"]:
+        check("GET", path, client.get(path), 200)
+
+
+def _walk_webhooks(
+    check: Callable[[str, str, TestResponse, int], TestResponse], client: FlaskClient,
+    h: dict[str, str], settings: Settings,
+) -> None:  # fmt: skip
+    """A webhook registered (to loopback: allowed here), pinged, its delivery redelivered and
+    listed, then deleted; a URL that is not http(s) refused. Nothing is sent: no worker runs."""
+    settings.webhooks_allow_private = True  # the app's settings object
+    base, one = "/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}"
+    hook = check("POST", base, client.post(base, json={"url": "http://127.0.0.1:9/hook"},
+                                           headers=h), 201).json  # fmt: skip
+    url = f"{base}/{hook['id']}"
+    check("GET", base, client.get(base, headers=h), 200)
+    check("GET", one, client.get(url, headers=h), 200)
+    ping = check("POST", f"{one}/ping", client.post(f"{url}/ping", headers=h), 202).json
+    again = client.post(f"{url}/deliveries/{ping['id']}/redeliver", headers=h)
+    check("POST", f"{one}/deliveries/{{delivery_id}}/redeliver", again, 202)
+    check("GET", f"{one}/deliveries", client.get(f"{url}/deliveries", headers=h), 200)
+    check("DELETE", one, client.delete(url, headers=h), 204)
+    check("GET", one, client.get(url, headers=h), 404)
+    check("POST", base, client.post(base, json={"url": "ftp://example.com/x"}, headers=h), 422)
+
+
+def _walk_batch_predictions(
+    check: Callable[[str, str, TestResponse, int], TestResponse], client: FlaskClient,
+    h: dict[str, str], settings: Settings, job_id: str,
+) -> None:  # fmt: skip
+    """A batch prediction with the job's model cancelled while queued; another one made to
+    succeed by hand (no worker runs), its result downloaded; each refusal the document gives."""
+    base, one = "/api/v1/batch-predictions", "/api/v1/batch-predictions/{batch_id}"
+    body = {"job_id": job_id, "dataset": {"name": "mnist-sample"}, "split": "test"}
+    first = check("POST", base, client.post(base, json=body, headers=h), 202).json
+    url = f"{base}/{first['id']}"
+    check("GET", base, client.get(base, headers=h), 200)
+    check("GET", one, client.get(url, headers=h), 200)
+    check("GET", f"{one}/result", client.get(f"{url}/result", headers=h), 409)
+    check("POST", f"{one}/cancel", client.post(f"{url}/cancel", headers=h), 200)
+    check("POST", f"{one}/cancel", client.post(f"{url}/cancel", headers=h), 409)
+    second = client.post(base, json=body, headers=h).json["id"]
+    db = sessions(settings.database_url)
+    assert lifecycle.start(db, second, "test-worker")
+    check("POST", f"{one}/cancel", client.post(f"{base}/{second}/cancel", headers=h), 202)
+    result = settings.artifacts / second / "predictions.npz"
+    result.parent.mkdir(parents=True)
+    result.write_bytes(npz())
+    files = {"npz": (f"{second}/predictions.npz", len(npz()), "0" * 64)}
+    assert lifecycle.succeed(db, second, None, files)
+    check("GET", f"{one}/result", client.get(f"{base}/{second}/result", headers=h), 200)
+    events = check("GET", f"{one}/events", client.get(f"{base}/{second}/events", headers=h), 200)
+    assert '"status": "succeeded"' in events.get_data(as_text=True)
+    third = client.post(base, json=body, headers=h).json["id"]
+    check("DELETE", one, client.delete(f"{base}/{third}", headers=h), 409)  # queued
+    check("DELETE", one, client.delete(f"{base}/{second}", headers=h), 204)
+    check("GET", one, client.get(f"{base}/nope", headers=h), 404)
+    check("POST", base, client.post(base, json={**body, "split": "all"}, headers=h), 422)
 
 
 def _drop(field: str) -> Callable[[dict[str, Any]], Any]:

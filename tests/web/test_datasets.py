@@ -151,6 +151,22 @@ def test_another_users_dataset_is_not_found(client: FlaskClient, alice: User, bo
     assert error["details"]["field"] == "dataset.id"
 
 
+def test_a_dataset_is_found_by_its_files_hash(client: FlaskClient, alice: User, bob: User) -> None:
+    content = npz(**good())
+    body = upload(client, alice, content).get_json()
+    upload(client, alice, npz(**good(30)))
+    digest = hashlib.sha256(content).hexdigest()
+    found = client.get(f"{DATASETS}?sha256={digest}", headers=alice["headers"]).get_json()
+    assert found == {"datasets": [body]}
+    for user, sha256 in ((alice, "0" * 64), (bob, digest)):  # no such file; not bob's
+        answer = client.get(f"{DATASETS}?sha256={sha256}", headers=user["headers"]).get_json()
+        assert answer == {"datasets": []}
+    for query in ("sha256=ABC", f"sha256={digest}&sha256={digest}", "name=toy"):
+        error = assert_error(client.get(f"{DATASETS}?{query}", headers=alice["headers"]), 422,
+                             "invalid_input")  # fmt: skip
+        assert error["details"]["field"] in ("sha256", "name")
+
+
 def _spec(dataset_id: str) -> dict[str, Any]:
     return {
         "dataset": {"id": dataset_id},

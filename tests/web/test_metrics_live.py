@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,23 @@ def test_request_counts_add_up_across_gunicorn_workers(tmp_path: Path, redis_url
     )  # fmt: skip
     try:
         wait_until(lambda: _up(url), 60, "the API")
-        for _ in range(30):  # a new connection each time: the workers share them out
-            r = requests.get(f"{url}/api/v1/jobs/nope", headers={"Authorization": f"Bearer {token}",
-                             "Connection": "close"}, timeout=10)  # fmt: skip
-            assert r.status_code == 404
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+
+        def ask(_: int) -> int:  # a new connection each time: the workers share them out
+            return requests.get(f"{url}/api/v1/jobs/nope", headers=headers, timeout=10).status_code
+
+        sent = 0
+        prom = tmp_path / "prom"
+        with ThreadPoolExecutor(6) as pool:
+            # Workers still booting take nothing: ask, six at a time, until several have answered.
+            while sent < 30 or (len(list(prom.glob("counter_*.db"))) < 2 and sent < 600):
+                assert set(pool.map(ask, range(6))) == {404}
+                sent += 6
+        pids = set(p.name for p in prom.glob("counter_*.db"))
+        assert len(pids) >= 2, pids  # the requests really were spread over several workers
         labels = {"method": "GET", "route": "/api/v1/jobs/<job_id>", "status": "404"}
         for _ in range(5):  # whichever worker answers the scrape, it reports all of them
-            assert _count(url, labels) == 30
-        pids = set(p.name for p in (tmp_path / "prom").glob("counter_*.db"))
-        assert len(pids) >= 2, pids  # the requests really were spread over several workers
+            assert _count(url, labels) == sent
     finally:
         web.terminate()
         web.wait(30)

@@ -4,6 +4,7 @@ OpenAPI document says (status code, content type, headers, body), and no server 
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from tests.live import api_alone
+from web.openapi import SPEC_EXAMPLE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -23,10 +25,15 @@ CONFIG = """
 # A request that its schema admits may still be refused with 422 where the rule cannot be put
 # in JSON Schema: a spec must build and fit its dataset (submitJob, and a sweep's paths and
 # corners: submitSweep), an upload must be an .npz of the allowed arrays (uploadDataset), and
-# only administrators may list with all=true (listJobs). Those operations document the 422;
+# only administrators may list with all=true (listJobs), a webhook's URL must be http(s) to a
+# host that resolves (createWebhook); a spec checked without submitting it passes the same
+# allow-lists (checkJobSpec); a batch prediction needs a trained model of the caller's and a
+# dataset with its inputs (createBatchPrediction); a part of an upload must have bytes (an empty
+# body is a valid octet-stream: putUploadPart). Those operations document the 422;
 # positive_data_acceptance takes it there.
 [[operations]]
-include-operation-id = ["submitJob", "submitSweep", "uploadDataset", "listJobs"]
+include-operation-id = ["submitJob", "submitSweep", "uploadDataset", "listJobs", "createWebhook",
+                        "checkJobSpec", "createBatchPrediction", "putUploadPart"]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx",
 ]
@@ -62,6 +69,11 @@ def api(
             headers={"Authorization": f"Bearer {token}"}, timeout=30,
         )  # fmt: skip
         assert r.status_code == 201, r.text
+        # The document's example spec once, so the submit check's process is warm before
+        # schemathesis sends it with its 10 s timeout (a cold one loads Keras first).
+        r = requests.post(f"{service.url}/api/v1/jobs", json=SPEC_EXAMPLE,
+                          headers={"Authorization": f"Bearer {token}"}, timeout=180)  # fmt: skip
+        assert r.status_code == 202, r.text
         yield service.url, token
 
 
@@ -74,7 +86,10 @@ def test_schemathesis_finds_every_response_as_documented(
     config.write_text(CONFIG)
     result = subprocess.run(
         [str(st), "--config-file", str(config), "run", f"{url}/openapi.json",
-         "--max-examples", "15", "--max-time", "45", "--workers", "2",
+         "--max-examples", "15", "--max-time", "45",
+         # One worker: hypothesis's reprs, built on several threads at once, can break CPython
+         # 3.11.7's ast ("AST constructor recursion depth mismatch"), a runtime error of the tool.
+         "--workers", "1",
          # Reproducible: the generator can give up on making one layer of the layers list
          # ("Cannot generate an array with 1 demanded elements"), its limit, not the API's; a
          # seed alone still varied between runs, so the generation is deterministic too.
@@ -83,9 +98,13 @@ def test_schemathesis_finds_every_response_as_documented(
          # (tests/web/test_events.py and tests/integration/test_events.py read the streams).
          "--exclude-path", "/api/v1/jobs/{job_id}/events",
          "--exclude-path", "/api/v1/sweeps/{sweep_id}/events",
+         "--exclude-path", "/api/v1/batch-predictions/{batch_id}/events",
          "-H", f"Authorization: Bearer {token}", "--no-color"],
         capture_output=True, text=True, timeout=150, cwd=tmp_path,
     )  # fmt: skip
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-6000:]
-    assert "Fuzzing" in out and "passed" in out and "failed" not in out, out[-6000:]
+    # Failures only: schemathesis's warnings ("Authentication failed: ... only 401") say which
+    # operations it could not reach deeply, not that an answer was off its document.
+    assert "Fuzzing" in out and "passed" in out, out[-6000:]
+    assert not re.search(r"\b\d+ (failed|errored)\b|FAILURES|ERRORS", out), out[-6000:]

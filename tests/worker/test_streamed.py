@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from shared.artifacts import sha256_of
 from shared.datasets import mapped
+from shared.db import session_scope
+from shared.models import Dataset, Job
 from shared.settings import Settings
 from tests.specs import quickstart
 from tests.worker.test_supervision import _get, _job
@@ -42,6 +45,17 @@ def _dataset(settings: Settings, weights: bool) -> str:
     return dataset_id
 
 
+def _register(settings: Settings, dataset_id: str, job_id: str) -> None:
+    """The dataset's row, the job's owner's (a job trains only on a dataset that exists)."""
+    path = settings.datasets_dir / f"{dataset_id}.npz"
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        s.merge(Dataset(id=dataset_id, owner_id=job.owner_id, name="streamed", path=str(path),
+                        size_bytes=path.stat().st_size, sha256=sha256_of(path), arrays={},
+                        n_train=600, n_test=100))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("fit", "weights"),
     [
@@ -62,6 +76,7 @@ def test_a_streamed_dataset_trains_as_the_same_one_in_memory(
         spec["dataset"] = {"id": dataset_id, "scale": 255.0}
         spec["seed"] = 7
         job_id = _job(settings, spec)
+        _register(settings, dataset_id, job_id)
         run_job(settings, job_id)
         job = _get(settings, job_id)
         assert job.status == "succeeded", job.error
@@ -78,3 +93,21 @@ def test_a_streamed_dataset_trains_as_the_same_one_in_memory(
         rtol=0,
         atol=1e-6,
     )
+
+
+def test_the_extracted_datasets_stay_within_the_cache_size(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, cache_mb=1)  # each dataset below extracts to 0.6 MB
+    rng = np.random.default_rng(5)
+    uploads = []
+    for n in range(3):
+        path = tmp_path / f"upload-{n}.npz"
+        np.savez(path, x_train=rng.integers(0, 255, (800, 28, 28), dtype=np.uint8))
+        uploads.append(path)
+    first = mapped.arrays(settings, uploads[0])["x_train"]
+    mapped.arrays(settings, uploads[1])
+    kept = sorted(p.name for p in mapped.folder(settings).iterdir())
+    assert kept == ["upload-1-" + str(uploads[1].stat().st_size)]  # the older one went
+    assert np.asarray(first[100:110]).shape == (10, 28, 28)  # a job reading it still can
+    again = mapped.arrays(settings, uploads[0])["x_train"]  # extracted again when asked for
+    assert np.array_equal(np.asarray(again), np.load(uploads[0])["x_train"])
+    assert len(list(mapped.folder(settings).iterdir())) == 1

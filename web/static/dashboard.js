@@ -1,5 +1,5 @@
-// trainq dashboard: the job list and a job page whose curves grow with the event stream (the
-// sweep pages, in sweeps.js, use the helpers this returns).
+// trainq dashboard: signing in, the job list with its filters (read again every 3 s), and the
+// helpers the other pages' scripts use (job.js, submit.js, sweeps.js, models.js, compare.js).
 "use strict";
 var trainq = (function () {
   var KEY = "trainq_token";
@@ -59,113 +59,111 @@ var trainq = (function () {
 
   function when(timestamp) { return (timestamp || "").slice(0, 19).replace("T", " "); }
 
+  // The list's filters, as the page's address keeps them (?status=&name=&from=&to=) and as the
+  // API takes them: the "to" day is included, so the API is asked for jobs before the next one.
+  var FILTERS = ["status", "name", "from", "to"];
+  function nextDay(day) {
+    var d = new Date(day + "T00:00:00Z");
+    d.setUTCDate(d.getUTCDate() + 1);
+    return d.toISOString().slice(0, 10);
+  }
+  function filterQuery(f) {
+    var q = new URLSearchParams({ per_page: "50" });
+    if (f.status) { q.set("status", f.status); }
+    if (f.name) { q.set("name", f.name); }
+    if (f.from) { q.set("created_after", f.from); }
+    if (f.to) { q.set("created_before", nextDay(f.to)); }
+    return q.toString();
+  }
+
   function listPage() {
+    var picked = {};  // job ids ticked to compare, kept across refreshes
+    var asked = 0;  // the newest request: an older answer that comes after it is dropped
+    function pickedIds() { return Object.keys(picked).filter(function (id) { return picked[id]; }); }
+    $("compare-selected").onclick = function () {
+      window.location.href = "/compare?jobs=" + pickedIds().join(",");
+    };
+    var address = new URLSearchParams(window.location.search);
+    FILTERS.forEach(function (k) { $("filter-" + k).value = address.get(k) || ""; });
+    function filters() {
+      var f = {};
+      FILTERS.forEach(function (k) { f[k] = $("filter-" + k).value.trim(); });
+      return f;
+    }
+    function filtered() {
+      var f = filters(), q = new URLSearchParams();
+      FILTERS.forEach(function (k) { if (f[k]) { q.set(k, f[k]); } });
+      var search = q.toString();
+      window.history.replaceState(null, "", window.location.pathname + (search ? "?" + search : ""));
+      refresh();
+    }
+    var typing = null;
+    $("filter-name").addEventListener("input", function () {
+      window.clearTimeout(typing);
+      typing = window.setTimeout(filtered, 300);
+    });
+    ["status", "from", "to"].forEach(function (k) {
+      $("filter-" + k).addEventListener("change", filtered);
+    });
+    $("filters").onsubmit = function (e) { e.preventDefault(); filtered(); };
+    $("filters-clear").onclick = function () {
+      FILTERS.forEach(function (k) { $("filter-" + k).value = ""; });
+      filtered();
+    };
+
+    function show(page, f) {
+      var body = document.querySelector("#jobs tbody");
+      body.innerHTML = "";
+      var any = FILTERS.some(function (k) { return f[k]; });
+      $("jobs-empty").hidden = page.jobs.length > 0 || any;
+      $("jobs-none-match").hidden = page.jobs.length > 0 || !any;
+      text("jobs-count", page.total > page.jobs.length
+        ? "the newest " + page.jobs.length + " of " + page.total
+        : page.total + (page.total === 1 ? " job" : " jobs"));
+      page.jobs.forEach(function (job) {
+        var row = body.insertRow();
+        row.dataset.jobId = job.id;
+        var link = document.createElement("a");
+        link.href = "/jobs/" + job.id;
+        link.textContent = job.id.slice(0, 12);
+        row.insertCell().appendChild(link);
+        row.insertCell().textContent = job.name;
+        statusCell(row, job.status);
+        var bar = document.createElement("progress");
+        bar.max = 100; bar.value = job.progress.percent;
+        var cell = row.insertCell();
+        cell.appendChild(bar);
+        cell.appendChild(document.createTextNode(" " + job.progress.text));
+        row.insertCell().textContent = when(job.created_at);
+        var tick = document.createElement("input");
+        tick.type = "checkbox";
+        tick.className = "pick";
+        tick.checked = !!picked[job.id];
+        tick.onchange = function () {
+          picked[job.id] = tick.checked;
+          $("compare-selected").disabled = pickedIds().length < 2;
+        };
+        row.insertCell().appendChild(tick);
+      });
+    }
+
     function refresh() {
-      api("GET", "/api/v1/jobs?per_page=50").then(function (r) { return r.json(); })
+      var f = filters(), n = ++asked;
+      api("GET", "/api/v1/jobs?" + filterQuery(f)).then(function (r) { return r.json(); })
         .then(function (page) {
-          var body = document.querySelector("#jobs tbody");
-          body.innerHTML = "";
-          $("jobs-empty").hidden = page.jobs.length > 0;
-          page.jobs.forEach(function (job) {
-            var row = body.insertRow();
-            row.dataset.jobId = job.id;
-            var link = document.createElement("a");
-            link.href = "/jobs/" + job.id;
-            link.textContent = job.id.slice(0, 12);
-            row.insertCell().appendChild(link);
-            row.insertCell().textContent = job.name;
-            statusCell(row, job.status);
-            var bar = document.createElement("progress");
-            bar.max = 100; bar.value = job.progress.percent;
-            var cell = row.insertCell();
-            cell.appendChild(bar);
-            cell.appendChild(document.createTextNode(" " + job.progress.text));
-            row.insertCell().textContent = when(job.created_at);
-          });
+          if (n !== asked) { return; }
+          text("message", "");
+          show(page, f);
         })
-        .catch(function (e) { text("message", e.message); });
+        .catch(function (e) { if (n === asked) { text("message", e.message); } });
     }
     refresh();
     window.setInterval(refresh, 3000);
   }
 
-  function makeChart(id, series) {
-    var el = $(id);
-    var opts = {
-      width: 520, height: 240,
-      scales: { x: { time: false } },
-      axes: [{ label: "epoch" }, {}],
-      series: [{ label: "epoch" }].concat(series.map(function (s, i) {
-        return { label: s, stroke: ["#2563eb", "#dc2626"][i % 2], points: { size: 6 } };
-      })),
-    };
-    var data = [[]].concat(series.map(function () { return []; }));
-    var chart = new uPlot(opts, data, el);
-    return {
-      names: series, data: data, chart: chart,
-      add: function (epoch, metrics) {
-        data[0].push(epoch);
-        series.forEach(function (s, i) { data[i + 1].push(metrics[s] == null ? null : metrics[s]); });
-        chart.setData(data);
-        el.dataset.points = String(data[0].length);
-      },
-      clear: function () {
-        data.forEach(function (a) { a.length = 0; });
-        chart.setData(data);
-        el.dataset.points = "0";
-      },
-    };
-  }
-
-  function jobPage(jobId) {
-    var charts = {
-      loss: makeChart("chart-loss", ["loss", "val_loss"]),
-      accuracy: makeChart("chart-accuracy", ["accuracy", "val_accuracy"]),
-    };
-    window.trainqCharts = charts;
-    var lastId = 0;
-
-    function showJob(job) {
-      text("job-name", job.name);
-      text("status", job.status);
-      $("status").className = "status " + job.status;
-      $("progress").value = job.progress.percent;
-      var eta = job.progress.eta_seconds ? ", about " + Math.round(job.progress.eta_seconds) + " s left" : "";
-      text("progress-text", job.progress.text + " (" + job.progress.percent + "%" + eta + ")");
-      text("error", job.error);
-      text("test-metrics", job.test_metrics ? "test: " + metricsText(job.test_metrics) : "");
-      $("cancel").hidden = FINISHED.indexOf(job.status) >= 0;
-      $("download").hidden = !(job.model && WITH_MODEL.indexOf(job.status) >= 0);
-      $("sweep").hidden = !job.sweep_id;
-      if (job.sweep_id) {
-        text("sweep-trial", job.trial);
-        $("sweep-link").href = "/sweeps/" + job.sweep_id;
-        text("sweep-link", job.sweep_id.slice(0, 12));
-      }
-    }
-
-    function refresh() {
-      return api("GET", "/api/v1/jobs/" + jobId).then(function (r) { return r.json(); })
-        .then(showJob).catch(function (e) { text("message", e.message); });
-    }
-
-    function onEvent(ev) {
-      lastId = ev.id;
-      if (ev.type === "epoch") {
-        charts.loss.add(ev.epoch, ev.metrics);
-        charts.accuracy.add(ev.epoch, ev.metrics);
-        var row = document.querySelector("#history tbody").insertRow();
-        row.insertCell().textContent = ev.epoch;
-        row.insertCell().textContent = metricsText(ev.metrics);
-        row.insertCell().textContent = ev.duration_s.toFixed(2) + " s";
-      } else if (ev.type === "status" && ev.status === "running") {
-        // A new attempt trains from the first epoch again.
-        charts.loss.clear(); charts.accuracy.clear();
-        document.querySelector("#history tbody").innerHTML = "";
-      }
-      refresh();
-    }
-
+  // Reads a server-sent event stream with the token (EventSource sends no header), resuming
+  // after lastId() when it breaks; ended() once the stream has ended (the job with it).
+  function stream(path, lastId, onEvent, ended) {
     function parse(block) {
       var data = [];
       block.split("\n").forEach(function (line) {
@@ -173,17 +171,16 @@ var trainq = (function () {
       });
       if (data.length) { onEvent(JSON.parse(data.join("\n"))); }
     }
-
     function follow() {
-      var headers = { Authorization: "Bearer " + token(), "Last-Event-ID": String(lastId) };
-      fetch("/api/v1/jobs/" + jobId + "/events", { headers: headers }).then(function (r) {
+      var headers = { Authorization: "Bearer " + token(), "Last-Event-ID": String(lastId()) };
+      fetch(path, { headers: headers }).then(function (r) {
         if (!r.ok) { throw new Error("events: " + r.status); }
         var reader = r.body.getReader();
         var decoder = new TextDecoder();
         var buffer = "";
         function pump() {
           return reader.read().then(function (chunk) {
-            if (chunk.done) { return refresh(); }  // the job has ended
+            if (chunk.done) { return ended(); }
             buffer += decoder.decode(chunk.value, { stream: true });
             var end;
             while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -194,28 +191,15 @@ var trainq = (function () {
           });
         }
         return pump();
-      }).catch(function () { window.setTimeout(follow, 2000); });  // resume after lastId
+      }).catch(function () { window.setTimeout(follow, 2000); });  // resume after lastId()
     }
-
-    $("cancel").onclick = function () {
-      api("POST", "/api/v1/jobs/" + jobId + "/cancel").then(refresh)
-        .catch(function (e) { text("message", "cancel: " + e.message); });
-    };
-    $("download").onclick = function () {
-      api("GET", "/api/v1/jobs/" + jobId + "/model?format=keras").then(function (r) { return r.blob(); })
-        .then(function (blob) {
-          var a = document.createElement("a");
-          a.href = URL.createObjectURL(blob);
-          a.download = "trainq-" + jobId + ".keras";
-          document.body.appendChild(a); a.click(); a.remove();
-        }).catch(function (e) { text("message", "download: " + e.message); });
-    };
-    refresh().then(follow);
+    follow();
   }
 
   return {
-    start: start, listPage: listPage, jobPage: jobPage,
-    // for sweeps.js
+    start: start, listPage: listPage,
+    // for job.js, submit.js, sweeps.js, models.js and compare.js
     api: api, $: $, text: text, fmt: fmt, statusCell: statusCell, when: when, FINISHED: FINISHED,
+    WITH_MODEL: WITH_MODEL, metricsText: metricsText, stream: stream, token: token,
   };
 })();

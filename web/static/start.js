@@ -3,9 +3,15 @@
 (function () {
   var page = document.body.dataset;
   if (page.page === "job") {
-    trainq.start(function () { trainq.jobPage(page.jobId); });
+    trainq.start(function () { trainqJob.page(page.jobId); });
+  } else if (page.page === "submit") {
+    trainq.start(trainqSubmit.page);
   } else if (page.page === "sweeps") {
     trainq.start(trainqSweeps.listPage);
+  } else if (page.page === "compare") {
+    trainq.start(trainqCompare.page);
+  } else if (page.page === "models") {
+    trainq.start(trainqModels.listPage);
   } else if (page.page === "sweep") {
     trainq.start(function () { trainqSweeps.sweepPage(page.sweepId); });
   } else {

@@ -1,5 +1,6 @@
 // trainq dashboard: the sweeps list and a sweep's page (its trials, the objective against each
-// searched value, the best trials' curves), read again every 2 s while the sweep runs.
+// searched value, the best trials' curves, links to compare the best or the ticked trials),
+// read again every 2 s while the sweep runs.
 "use strict";
 var trainqSweeps = (function () {
   var T = trainq, $ = trainq.$, text = trainq.text;
@@ -7,6 +8,7 @@ var trainqSweeps = (function () {
   var GROUPS = ["succeeded", "pruned", "other"];  // the scatter's series, by trial status
   var GROUP_COLORS = ["#2563eb", "#9ca3af", "#ea580c"];
   var BEST_CURVES = 5;
+  var COMPARE_BEST = 5;
   var EVERY_MS = 2000;
   var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];  // axis steps of epochs and int values
 
@@ -172,6 +174,11 @@ var trainqSweeps = (function () {
     var sort = "trial";  // or "best", "worst": by the objective, clicked on its header
     var charts = null, last = null;
     var state = window.trainqSweep = { scatter: {}, curves: null };
+    var picked = {};  // job ids of the trials ticked to compare, kept as the table is redrawn
+    function pickedIds() { return Object.keys(picked).filter(function (id) { return picked[id]; }); }
+    $("compare-ticked").onclick = function () {
+      window.location.href = "/compare?jobs=" + pickedIds().join(",");
+    };
 
     function header(s) {
       var row = document.querySelector("#trials thead tr");
@@ -216,7 +223,18 @@ var trainqSweeps = (function () {
         row.dataset.jobId = t.job_id;
         row.dataset.value = t.value == null ? "" : String(t.value);
         if (s.best && s.best.job_id === t.job_id) { row.className = "best"; }
-        row.insertCell().textContent = t.trial;
+        var first = row.insertCell();  // the trial's number, with its box to tick to compare
+        var tick = document.createElement("input");
+        tick.type = "checkbox";
+        tick.className = "pick";
+        tick.title = "compare this trial";
+        tick.checked = !!picked[t.job_id];
+        tick.onchange = function () {
+          picked[t.job_id] = tick.checked;
+          $("compare-ticked").disabled = pickedIds().length < 2;
+        };
+        first.appendChild(tick);
+        first.appendChild(document.createTextNode(String(t.trial)));
         row.insertCell().appendChild(link("/jobs/" + t.job_id, t.job_id.slice(0, 12)));
         T.statusCell(row, t.status);
         Object.keys(s.space).forEach(function (path) {
@@ -225,6 +243,15 @@ var trainqSweeps = (function () {
         row.insertCell().textContent = t.value == null ? "" : T.fmt(t.value);
         row.insertCell().textContent = t.epochs_done + "/" + t.epochs;
       });
+    }
+
+    // The best trials (at most COMPARE_BEST of them, the same as the curves) side by side.
+    function compareBest(s) {
+      var best = s.tried.filter(function (t) { return t.value != null; })
+        .sort(better(s.objective.direction)).slice(0, COMPARE_BEST);
+      $("compare-best").hidden = best.length < 2;
+      $("compare-best").href = "/compare?jobs=" + best.map(function (t) { return t.job_id; }).join(",");
+      text("compare-best", "Compare the best " + best.length + " trials");
     }
 
     function facts(s) {
@@ -262,6 +289,7 @@ var trainqSweeps = (function () {
       }
       facts(s);
       table(s);
+      compareBest(s);
       Object.keys(charts.scatter).forEach(function (path) {
         state.scatter[path] = charts.scatter[path](s.tried);
       });
