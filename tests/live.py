@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from shared.commands.database import migrate
@@ -36,6 +37,15 @@ class Live:
     @property
     def url(self) -> str:
         return self.service.url
+
+    def cli(self, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+        """A ``trainq`` command in this process as alice: exit code, stdout, stderr."""
+        from trainq import cli
+
+        token = self.alice["Authorization"].split(" ", 1)[1]
+        code = cli.main([*argv, "--url", self.url, "--token", token])
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
     def submit(self, spec: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
         r = requests.post(f"{self.url}/api/v1/jobs", json=spec, headers=headers or self.alice)

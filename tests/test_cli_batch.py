@@ -12,7 +12,6 @@ import pytest
 
 from tests.live import Live, LiveStacks
 from tests.web.test_batch_predict_live import SPEC
-from trainq import cli
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -22,19 +21,11 @@ def live(live_stacks: LiveStacks) -> Live:
     return live_stacks.get("sqlite")
 
 
-def run(capsys: pytest.CaptureFixture[str], live: Live, *argv: str) -> tuple[int, str, str]:
-    """The command in this process as alice: exit code, stdout, stderr."""
-    token = live.alice["Authorization"].split(" ", 1)[1]
-    code = cli.main([*argv, "--url", live.url, "--token", token])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_submit_follow_download_delete(
     live: Live, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (job_id,) = live.trained(SPEC)
-    code, out, err = run(capsys, live, "batch", "submit", "--job", job_id, "--dataset",
+    code, out, err = live.cli(capsys, "batch", "submit", "--job", job_id, "--dataset",
                          "mnist-sample", "--split", "test", "--chunk-rows", "2500",
                          "--follow")  # fmt: skip
     assert code == 0, err
@@ -46,23 +37,23 @@ def test_submit_follow_download_delete(
     ]  # one line per chunk, in order (the output is not a terminal: no bar)
     assert lines[-1] == f"10000 rows predicted, 0 bad: trainq batch download {batch_id} FILE"
 
-    code, out, _ = run(capsys, live, "batch", "status", batch_id)
+    code, out, _ = live.cli(capsys, "batch", "status", batch_id)
     assert code == 0 and out.startswith(f"{batch_id}: succeeded, chunk 4 of 4 (10000 rows")
-    code, out, _ = run(capsys, live, "batch", "list", "--json")
+    code, out, _ = live.cli(capsys, "batch", "list", "--json")
     assert batch_id in [b["id"] for b in json.loads(out)]
-    code, out, _ = run(capsys, live, "batch", "list")
+    code, out, _ = live.cli(capsys, "batch", "list")
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == [batch_id])
     assert row[1:5] == ["succeeded", "4/4", "10000", "0"]
 
     target = tmp_path / "predictions.npz"
-    code, out, _ = run(capsys, live, "batch", "download", batch_id, str(target))
+    code, out, _ = live.cli(capsys, "batch", "download", batch_id, str(target))
     assert (code, out.strip()) == (0, str(target))
     with np.load(target, allow_pickle=False) as result:
         assert result["logits"].shape == (10_000, 10) and result["classes"].shape == (10_000,)
 
-    code, _, _ = run(capsys, live, "batch", "delete", batch_id)
+    code, _, _ = live.cli(capsys, "batch", "delete", batch_id)
     assert code == 0
-    code, _, err = run(capsys, live, "batch", "status", batch_id)
+    code, _, err = live.cli(capsys, "batch", "status", batch_id)
     assert code == 2 and "(404 not_found)" in err
-    code, _, err = run(capsys, live, "batch", "submit", "--job", job_id, "--dataset", "nope")
+    code, _, err = live.cli(capsys, "batch", "submit", "--job", job_id, "--dataset", "nope")
     assert code == 2 and "(4" in err and "nope" in err
