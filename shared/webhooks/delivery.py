@@ -31,6 +31,8 @@ MAX_BACKOFF_SECONDS = 3600.0
 ROUND_SIZE = 32
 PARALLEL = 8
 MAX_ERROR_CHARS = 500
+# A Retry-After beyond a week is taken as a week (past any retry window: the delivery fails).
+MAX_RETRY_AFTER = 7 * 86400.0
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -44,15 +46,15 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit, not to float
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER)
 
 
 def next_attempt(
@@ -96,8 +98,10 @@ def send(url: str, secret: str, message: WebhookMessage, settings: Settings) -> 
     headers = {"content-type": "application/json", "user-agent": "trainq-webhooks",
                **sign(secret, message.id, body, now)}  # fmt: skip
     try:
+        # stream=True: the answer's status and headers are all that count, its body is never
+        # read (a receiver dripping or sending a huge body holds nothing up).
         answer = requests.post(url, data=body.encode(), headers=headers, allow_redirects=False,
-                               timeout=settings.webhooks_timeout_seconds)  # fmt: skip
+                               timeout=settings.webhooks_timeout_seconds, stream=True)  # fmt: skip
         answer.close()
     except requests.Timeout:
         return Attempt(False, error=f"no answer in {settings.webhooks_timeout_seconds:g} s")
@@ -154,7 +158,11 @@ def attempt_one(db: Sessions, settings: Settings, delivery_id: str) -> str:
         url, secret = webhook.url, webhook.secret
         created_at, attempts = row.created_at, row.attempts
         s.expunge(message)
-    result = send(url, secret, message, settings)
+    try:
+        result = send(url, secret, message, settings)
+    except Exception as exc:  # an answer nothing here foresaw counts as a failed attempt
+        log.exception("webhook delivery %s: the attempt raised", delivery_id)
+        result = Attempt(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
     now = utcnow()
     values: dict[str, object] = {
         "attempts": attempts + 1,

@@ -27,17 +27,22 @@ def check_form(url: str) -> str:
         raise Refused("a webhook URL is http:// or https://")
     if not parts.hostname:
         raise Refused("a webhook URL names a host")
-    if any(c.isspace() for c in url):
-        raise Refused("a URL has no spaces")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise Refused("a URL has no spaces or control characters")
+    # A backslash or a user part reads as another host to one URL parser than to another
+    # (http://127.0.0.1:80\@example.com/ is example.com here, 127.0.0.1 to the sender).
+    if "\\" in url or "@" in parts.netloc:
+        raise Refused("a webhook URL has no backslash and no user part (user@host)")
     return url
 
 
 def _private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(ip, ipaddress.IPv6Address):  # the IPv4 address inside, where there is one:
+        ip = ip.ipv4_mapped or ip.sixtofour or ip  # ::ffff:127.0.0.1, 2002:7f00:1:: (6to4)
     return (
-        ip.is_loopback
+        not ip.is_global  # 100.64/10 (shared address space) and 6to4 (2002::/16) too
+        or ip.is_loopback
         or ip.is_private  # 10/8, 172.16/12, 192.168/16, fc00::/7 (unique-local), ...
         or ip.is_link_local
         or ip.is_multicast

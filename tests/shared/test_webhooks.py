@@ -26,11 +26,15 @@ from tests.specs import quickstart
 REFUSED = [
     "ftp://example.com/hook", "file:///etc/passwd", "javascript:alert(1)", "example.com/hook",
     "http://", "http://exa mple.com/", "http://example.com:99999/",
+    # Read as another host by the sender than by a URL parser: a backslash, a user part.
+    "http://127.0.0.1:8080\\@93.184.215.14/", "http://user:pw@93.184.215.14/",
+    "http://example.com/\x00",
 ]  # fmt: skip
 PRIVATE = [
     "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/", "http://10.1.2.3/",
     "http://172.16.0.1/", "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data",
     "http://[fe80::1]/", "http://[fd12:3456::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+    "http://100.100.100.200/", "http://[2002:7f00:1::1]/",  # shared address space; 6to4
 ]  # fmt: skip
 
 
@@ -72,6 +76,10 @@ def test_retries_back_off_exponentially_honour_retry_after_and_stop_after_the_wi
     http_date = "Wed, 02 Dec 2026 12:01:30 GMT"
     assert delivery.retry_after(http_date, made) == 90.0
     assert delivery.retry_after("soon", made) is None
+    assert delivery.retry_after("\u00b2", made) is None  # a digit to str.isdigit, not a number
+    huge = delivery.retry_after("9" * 20, made)
+    assert huge == delivery.MAX_RETRY_AFTER  # at most a week: past the window, so failed
+    assert delivery.next_attempt(3, made, later, settings, asked=huge) is None
     # Over a day at the default settings: retries until the window closes, then failed.
     attempts, now = 0, made
     while (when := delivery.next_attempt(attempts + 1, made, now, settings)) is not None:
