@@ -180,7 +180,7 @@ def rows_to_inputs(signature: Signature, instances: Sequence[Any]) -> dict[str, 
 def _array(name: str, value: Any, scale: float, expected: tuple[int | None, ...]) -> np.ndarray:
     try:
         x = np.asarray(preprocess(np.asarray(value), scale), dtype=np.float32)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # 10**400: too large for a float
         raise InvalidInput(
             f"input {name!r}: a list of numeric arrays of one shape is needed: {exc}",
             details={"field": name},

@@ -129,8 +129,14 @@ def delete_version(session: Session, owner: User, name: str, version: int) -> No
     """Remove a version no alias points at; 409 naming the aliases that do."""
     row = resolve(session, owner.id, name, version=version)
     aliased = exists().where(ModelAlias.version_id == row.id)
-    gone = session.execute(delete(ModelVersion).where(ModelVersion.id == row.id, ~aliased))
-    if not gone.rowcount:  # type: ignore[attr-defined]
+    try:
+        with session.begin_nested():
+            gone = session.execute(
+                delete(ModelVersion).where(ModelVersion.id == row.id, ~aliased)
+            ).rowcount  # type: ignore[attr-defined]
+    except IntegrityError:  # an alias moved onto it meanwhile (committed while this waited)
+        gone = 0
+    if not gone:
         pointing = select(ModelAlias.alias).where(ModelAlias.version_id == row.id)
         held = list(session.scalars(pointing))
         raise Conflict(

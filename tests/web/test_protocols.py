@@ -5,6 +5,7 @@ not found."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,13 @@ def test_tf_serving_errors_in_its_own_shape(
         assert r.status_code == status and set(r.json) == {"error"}, r.text
     r = client.post(path, data=b"{not json", headers=alice["headers"])
     assert r.status_code == 400 and isinstance(r.json["error"], str)
+    rows: list[dict[str, Any]] = _rows(1)
+    rows[0]["a"][0] = "__N__"  # an integer too large for a float, in both of its forms
+    for key, value in [("instances", rows), ("inputs", {"a": [rows[0]["a"]], "b": [[0.0] * 3]})]:
+        raw = json.dumps({key: value}).replace('"__N__"', "1" + "0" * 400)
+        r = client.post(path, data=raw, headers={**alice["headers"],
+                        "Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 400 and "float" in r.json["error"], r.text
     r = client.post(path, json={"instances": _rows()}, headers=bob["headers"])
     assert r.status_code == 404 and set(r.json) == {"error"}  # another user's model
     r = client.post(path, json={"instances": _rows()})
