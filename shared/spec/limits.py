@@ -1,9 +1,8 @@
 """Limits on any JSON a caller sends, checked before pydantic or Keras see it.
 
 ``parse`` reads a JSON body and walks it once, without recursion: nesting deeper than
-``max_depth``, a string (or key) longer than ``max_string`` or holding a NUL, or a number
-that does not fit a float (``10**400``, ``1e400``, ``NaN``) is refused with the path where it
-was found. The
+``max_depth``, a string (or key) longer than ``max_string``, or a number that does not fit a
+float (``10**400``, ``1e400``, ``NaN``) is refused with the path where it was found. The
 walker is generic: it knows nothing of job specs, so every body of the API goes through it.
 """
 
@@ -24,10 +23,6 @@ class JsonLimits:
     # Paths whose string is a JSON document of its own (a spec's model.json, as to_json()
     # writes it): not held to max_string, but parsed and walked within the same limits.
     embedded: frozenset[str] = frozenset()
-
-
-# PostgreSQL stores no NUL character in a text or JSON value: refused in any body, everywhere.
-NUL = "a string holds a NUL character (\\u0000)"
 
 
 class JsonRefused(ValueError):
@@ -84,8 +79,7 @@ def _embedded(
 
 
 def check(value: Any, limits: JsonLimits) -> None:
-    """Walk parsed JSON: refuse depth, long strings, NUL characters and numbers that do not
-    fit a float."""
+    """Walk parsed JSON: refuse depth, long strings and numbers that do not fit a float."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -98,8 +92,6 @@ def check(value: Any, limits: JsonLimits) -> None:
                     raise JsonRefused(
                         where, f"a key of {len(key)} characters; at most {limits.max_string}"
                     )
-                if "\x00" in key:
-                    raise JsonRefused(path or "body", NUL)
                 if isinstance(sub, dict | list | str | int | float):
                     stack.append((sub, _path(path, key), depth + 1))
         elif isinstance(item, list):
@@ -117,8 +109,6 @@ def check(value: Any, limits: JsonLimits) -> None:
                 raise JsonRefused(
                     path, f"a string of {len(item)} characters; at most {limits.max_string}"
                 )
-            elif "\x00" in item:
-                raise JsonRefused(path, NUL)
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise JsonRefused(path, "must be a finite number (NaN, or too large for a float)")
