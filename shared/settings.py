@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         description="MB of models (by file size) each API process keeps loaded for predict; "
         "the least recently used is evicted first.",
     )
+    data_cache_mb: int = Field(
+        default=512,
+        ge=0,
+        description="MB of datasets each training process keeps in memory between jobs "
+        "(preprocessed, their validation and test rows in batches), so that the next job on "
+        "the same data starts without that work; the least recently used is dropped first; "
+        "0: none.",
+    )
     auto_steps_per_execution: int = Field(
         default=32, ge=1, description="steps_per_execution when a spec leaves it unset; 1: off."
     )

@@ -82,6 +82,7 @@ def _train(
     plan = fit_plan.make(settings, spec)
     model = build_model(spec, plan.input_shapes)
     plan.targets_as_outputs(model)
+    plan.batch_held_out()
     if checkpoint.read_meta(checkpoint_dir(settings, job_id)) is None:  # else its weights hold them
         for name in adapt(model, lambda: plan.training_x(spec, ADAPT_BATCH)):
             log.info("job_id=%s Normalization %r adapted on the training data", job_id, name)
@@ -113,7 +114,7 @@ def _train(
         if plan.test is not None:
             test_metrics = model.evaluate(
                 *plan.test,
-                batch_size=max(spec.fit.batch_size, 256),
+                batch_size=plan.test_batch_size,
                 return_dict=True,
                 verbose=0,
             )

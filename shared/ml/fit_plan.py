@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from shared.datasets import builtin, mapped, uploads
-from shared.ml import train_callbacks
+from shared.ml import kept_data, train_callbacks
 from shared.ml.build import preprocess
 from shared.settings import Settings
 from shared.spec.job import DatasetRef, JobSpec, ValidationData
@@ -115,6 +115,12 @@ class FitPlan:
     input_shapes: dict[str, tuple[int, ...]] | tuple[int, ...]
     test: tuple[Any, Any] | None = None
     dataset: ArrayDataset | None = field(default=None, repr=False)
+    test_batch_size: int = 256
+    # The dataset as this process keeps it between jobs, and what the validation and test rows
+    # are (None: rows of this job's own, batched by Keras as given).
+    kept: kept_data.Kept | None = field(default=None, repr=False)
+    held_out: dict[str, Any] = field(default_factory=dict, repr=False)
+    output_order: tuple[str, ...] | None = None  # dict targets as a list in this order
 
     def first_row(self) -> tuple[Any, Any]:
         """The first training row (x, y), for the shapes and dtypes of the data."""
@@ -129,7 +135,7 @@ class FitPlan:
             x, n = self.dataset.x, self.dataset.n
         else:
             x = self.x
-            n = math.floor(_length(x) * (1.0 - spec.fit.validation_split))
+            n = math.floor(_length(x) * (1.0 - self.kwargs.get("validation_split", 0.0)))
         for start in range(0, n, batch_size):
             rows = slice(start, min(start + batch_size, n))
             yield self.dataset.inputs(rows) if self.dataset is not None else _take(x, rows)
@@ -140,6 +146,8 @@ class FitPlan:
         if isinstance(model, keras.Sequential) or not isinstance(model.output, list | tuple):
             return  # one output (a Sequential's is not known until it is called)
         names = [t._keras_history[0].name for t in model.outputs]
+        if isinstance(self.y, dict):
+            self.output_order = tuple(names)
         self.y = _in_order(self.y, names)
         for held in (self.dataset, self.kwargs["validation_data"]):
             if isinstance(held, ArrayDataset):
@@ -159,8 +167,25 @@ class FitPlan:
             return spec.fit.steps_per_epoch
         if self.dataset is not None:
             return len(self.dataset)
-        n = _length(self.x) - math.floor(_length(self.x) * spec.fit.validation_split)
+        split = self.kwargs.get("validation_split", 0.0)
+        n = _length(self.x) - math.floor(_length(self.x) * split)
         return max(1, math.ceil(n / spec.fit.batch_size))
+
+    def batch_held_out(self) -> None:
+        """The validation and test rows from the kept dataset as its kept batches (built on
+        the first job that needs them); called once the targets are in the model's order."""
+        if self.kept is None:
+            return
+        validation = self.kwargs.get("validation_data")
+        what = self.held_out.get("validation")
+        if what is not None and isinstance(validation, tuple):
+            batch = self.kwargs["validation_batch_size"] or self.kwargs["batch_size"]
+            key = (what, self.output_order)
+            self.kwargs["validation_data"] = self.kept.held_out(key, validation, batch)
+            self.kwargs["validation_batch_size"] = None
+        if self.held_out.get("test") is not None and self.test is not None:
+            key = (self.held_out["test"], self.output_order)
+            self.test = (self.kept.held_out(key, self.test, self.test_batch_size), None)
 
 
 def load(settings: Settings, ref: DatasetRef) -> builtin.Splits:
@@ -177,12 +202,12 @@ def _shapes(x: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
     return tuple(x.shape[1:])
 
 
-def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits) -> Any:
+def _validation(settings: Settings, spec: JobSpec, data: builtin.Splits, x_test: Any = None) -> Any:
     vd, scale = spec.fit.validation_data, spec.dataset.scale
     if vd is None:
         return None
     if vd == "test":
-        return (preprocess(data.x_test, scale), data.y_test)
+        return (preprocess(data.x_test, scale) if x_test is None else x_test, data.y_test)
     assert isinstance(vd, ValidationData)
     if vd.dataset is not None:
         other = load(settings, vd.dataset)
@@ -265,16 +290,54 @@ def _streamed(settings: Settings, spec: JobSpec, data: builtin.Splits) -> FitPla
     dataset = ArrayDataset(x, y, weight, fit.batch_size, fit.shuffle, spec.seed, scale=scale,
                            **_options(fit))  # fmt: skip
     return FitPlan(dataset, None, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test,
-                   dataset)  # fmt: skip
+                   dataset, test_batch_size=max(fit.batch_size, 256))  # fmt: skip
+
+
+def _source(settings: Settings, ref: DatasetRef) -> tuple[Any, Any]:
+    """What identifies a dataset's content on this host (an upload's file as it is now), and
+    how to load it."""
+    if ref.id is not None:
+        path = uploads.local_file(settings, ref.id)
+        stat = path.stat()
+        key = ("upload", ref.id, str(path), stat.st_size, stat.st_mtime_ns)
+        return key, lambda: uploads.load(path, settings)
+    assert ref.name is not None
+    name = ref.name
+    return ("builtin", name), lambda: builtin.load(name)
+
+
+def _split(
+    x: Any, y: Any, sample_weight: Any, fraction: float
+) -> tuple[tuple[Any, Any, Any], tuple[Any, ...]] | None:
+    """validation_split as Keras does it (the last fraction, before any shuffling): the
+    training rows and the validation rows; None where Keras refuses the split."""
+    n = _length(x)
+    at = math.floor(n * (1.0 - fraction))
+    if at in (0, n):
+        return None  # too few rows: Keras says so itself
+    head, tail = slice(0, at), slice(at, None)
+    val: tuple[Any, ...] = (_take(x, tail), _take(y, tail))
+    if sample_weight is not None:
+        val = (*val, sample_weight[tail])
+    return (_take(x, head), _take(y, head), _take(sample_weight, head)), val
 
 
 def make(settings: Settings, spec: JobSpec) -> FitPlan:
     """Load the job's data and lay out every fit argument as Keras takes it."""
-    fit = spec.fit
-    data = load(settings, spec.dataset)
-    if _mapped(data.x_train):
-        return _streamed(settings, spec, data)
-    x, y = preprocess(data.x_train, spec.dataset.scale), data.y_train
+    fit, scale = spec.fit, spec.dataset.scale
+    key, loader = _source(settings, spec.dataset)
+    data = None
+    if spec.dataset.id is not None and key[3] > settings.dataset_stream_bytes:
+        data = loader()
+        if _mapped(data.x_train):  # read from disk batch by batch: nothing kept in memory
+            return _streamed(settings, spec, data)
+    loaded = data
+    kept = kept_data.get(
+        (key, scale), settings.data_cache_mb, lambda: loaded or loader(),
+        lambda x: preprocess(x, scale),
+    )  # fmt: skip
+    data = kept.data
+    x, y = kept.x_train, data.y_train
     sample_weight: Any = None
     if isinstance(fit.sample_weight, str):
         sample_weight = data.weights[fit.sample_weight].astype(np.float32)
@@ -283,7 +346,7 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
     kwargs: dict[str, Any] = {
         "epochs": fit.epochs,
         "verbose": 2 if fit.verbose == "auto" else fit.verbose,
-        "validation_data": _validation(settings, spec, data),
+        "validation_data": _validation(settings, spec, data, kept.x_test),
         "class_weight": fit.class_weight,
         "initial_epoch": fit.initial_epoch,
         "steps_per_epoch": fit.steps_per_epoch,
@@ -292,13 +355,25 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
         "validation_freq": fit.validation_freq,
     }
     test = None
-    if data.x_test is not None and data.y_test is not None:
-        test = (preprocess(data.x_test, spec.dataset.scale), data.y_test)
-    plan = FitPlan(x, y, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test)
+    if kept.x_test is not None and data.y_test is not None:
+        test = (kept.x_test, data.y_test)
+    plan = FitPlan(x, y, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test,
+                   test_batch_size=max(fit.batch_size, 256), kept=kept)  # fmt: skip
+    plan.held_out["test"] = "test"
+    if fit.validation_data == "test" and fit.validation_steps is None:
+        plan.held_out["validation"] = "test"
     if not fit.uses_pydataset:
+        split = None
+        if fit.validation_split and kwargs["validation_data"] is None:
+            split = _split(x, y, sample_weight, fit.validation_split)
+        if split is not None:  # the validation rows come from the kept dataset, batched once
+            (plan.x, plan.y, sample_weight), kwargs["validation_data"] = split
+            inline = fit.sample_weight is not None and not isinstance(fit.sample_weight, str)
+            if not inline and fit.validation_steps is None:
+                plan.held_out["validation"] = ("split", _length(plan.x), fit.sample_weight)
         kwargs.update(
-            batch_size=fit.batch_size, validation_split=fit.validation_split,
-            shuffle=fit.shuffle, sample_weight=sample_weight,
+            batch_size=fit.batch_size, shuffle=fit.shuffle, sample_weight=sample_weight,
+            validation_split=0.0 if split is not None else fit.validation_split,
         )  # fmt: skip
         return plan
     if fit.validation_split:  # as Keras does it: the last fraction, before any shuffling
