@@ -20,9 +20,9 @@ from shared.spec.job import JobSpec
 from shared.sweeps.spec import with_values
 
 
-def show(trials: list[dict[str, Any]], base: dict[str, Any]) -> float:
-    """Time each part of each trial; print the medians; return a whole trial's (the median of
-    each trial's parts added up)."""
+def show(trials: list[dict[str, Any]], base: dict[str, Any], verbose: bool = True) -> float:
+    """Time each part of each trial; with ``verbose`` print the medians; return a whole trial's
+    (the median of each trial's parts added up)."""
     load_tensorflow(1, 2)  # as a worker with one slot on 2 cores sizes it (worker/warm.py)
     import keras
 
@@ -52,11 +52,12 @@ def show(trials: list[dict[str, Any]], base: dict[str, Any]) -> float:
             keras.backend.clear_session(free_memory=False)
             for key, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 parts[key].append(took)
-    print(f"the same {len(trials)} values in one plain process (medians):")
-    row("build + compile + optimizer state", median(parts["build"][1:]), "s")
-    row("the epoch (model.fit)", median(parts["epoch"][1:]), "s")
-    row("evaluate on the 10,000 test images", median(parts["test"][1:]), "s")
-    row("save model.keras + model.h5", median(parts["save"][1:]), "s")
     whole = median([sum(took) for took in zip(*(parts[k][1:] for k in parts), strict=True)])
-    row("a whole trial (its parts added up)", whole, "s")
+    if verbose:
+        print(f"the same {len(trials)} values in one plain process (medians):")
+        row("build + compile + optimizer state", median(parts["build"][1:]), "s")
+        row("the epoch (model.fit)", median(parts["epoch"][1:]), "s")
+        row("evaluate on the 10,000 test images", median(parts["test"][1:]), "s")
+        row("save model.keras + model.h5", median(parts["save"][1:]), "s")
+        row("a whole trial (its parts added up)", whole, "s")
     return whole
