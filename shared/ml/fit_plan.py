@@ -116,6 +116,7 @@ class FitPlan:
     test: tuple[Any, Any] | None = None
     dataset: ArrayDataset | None = field(default=None, repr=False)
     test_batch_size: int = 256
+    validation_batch_size: int | None = None
     # The dataset as this process keeps it between jobs, and what the validation and test rows
     # are (None: rows of this job's own, batched by Keras as given).
     kept: kept_data.Kept | None = field(default=None, repr=False)
@@ -179,7 +180,8 @@ class FitPlan:
         validation = self.kwargs.get("validation_data")
         what = self.held_out.get("validation")
         if what is not None and isinstance(validation, tuple):
-            batch = self.kwargs["validation_batch_size"] or self.kwargs["batch_size"]
+            batch = self.validation_batch_size
+            assert batch is not None
             key = (what, self.output_order)
             self.kwargs["validation_data"] = self.kept.held_out(key, validation, batch)
             self.kwargs["validation_batch_size"] = None
@@ -358,25 +360,29 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
     if kept.x_test is not None and data.y_test is not None:
         test = (kept.x_test, data.y_test)
     plan = FitPlan(x, y, kwargs, train_callbacks.make(fit.callbacks), _shapes(x), test,
-                   test_batch_size=max(fit.batch_size, 256), kept=kept)  # fmt: skip
+                   test_batch_size=max(fit.batch_size, 256), kept=kept,
+                   validation_batch_size=fit.validation_batch_size or fit.batch_size)  # fmt: skip
     plan.held_out["test"] = "test"
     if fit.validation_data == "test" and fit.validation_steps is None:
         plan.held_out["validation"] = "test"
-    if not fit.uses_pydataset:
-        split = None
-        if fit.validation_split and kwargs["validation_data"] is None:
-            split = _split(x, y, sample_weight, fit.validation_split)
-        if split is not None:  # the validation rows come from the kept dataset, batched once
-            (plan.x, plan.y, sample_weight), kwargs["validation_data"] = split
-            inline = fit.sample_weight is not None and not isinstance(fit.sample_weight, str)
-            if not inline and fit.validation_steps is None:
-                plan.held_out["validation"] = ("split", _length(plan.x), fit.sample_weight)
+    split = None
+    if fit.validation_split and kwargs["validation_data"] is None:
+        split = _split(x, y, sample_weight, fit.validation_split)
+    if split is not None:  # the validation rows come from the kept dataset, batched once
+        (x, y, sample_weight), kwargs["validation_data"] = split
+        inline = fit.sample_weight is not None and not isinstance(fit.sample_weight, str)
+        if not inline and fit.validation_steps is None:
+            plan.held_out["validation"] = ("split", _length(x), fit.sample_weight)
+    if not fit.uses_pydataset:  # without a split (too few rows) Keras refuses the fraction itself
+        plan.x, plan.y = x, y
         kwargs.update(
-            batch_size=fit.batch_size, shuffle=fit.shuffle, sample_weight=sample_weight,
+            batch_size=fit.batch_size,
+            shuffle=fit.shuffle,
+            sample_weight=sample_weight,
             validation_split=0.0 if split is not None else fit.validation_split,
-        )  # fmt: skip
+        )
         return plan
-    if fit.validation_split:  # as Keras does it: the last fraction, before any shuffling
+    if fit.validation_split and split is None:  # a fraction that leaves no rows on one side
         at = math.floor(_length(x) * (1.0 - fit.validation_split))
         head, tail = slice(0, at), slice(at, None)
         val = (_take(x, tail), _take(y, tail))

@@ -48,8 +48,10 @@ def _train(settings: Settings, owner: int, spec: dict[str, Any]) -> tuple[list[A
     [
         {"validation_split": 0.1},
         {"validation_split": 0.0, "validation_data": "test", "validation_batch_size": 500},
+        {"validation_split": 0.0, "validation_data": "test", "workers": 2},
+        {"validation_split": 0.2, "workers": 2},
     ],
-    ids=["validation_split", "validation_data_test"],
+    ids=["validation_split", "validation_data_test", "pydataset_test", "pydataset_split"],
 )
 def test_a_job_on_kept_data_trains_exactly_as_one_that_loaded_it(
     tmp_path: Path, fit: dict[str, Any]
