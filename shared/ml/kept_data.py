@@ -102,21 +102,9 @@ class _Cache:
         data = load()
         x_test = None if data.x_test is None else prepare(data.x_test)
         x_train = prepare(data.x_train)
-        held = {
-            id(a): a
-            for a in _leaves(
-                (
-                    data.x_train,
-                    data.y_train,
-                    data.x_test,
-                    data.y_test,
-                    data.weights,
-                    x_train,
-                    x_test,
-                )
-            )
-        }
-        kept = Kept(data, x_train, x_test, sum(nbytes(a) for a in held.values()))
+        arrays = (data.x_train, data.y_train, data.x_test, data.y_test, data.weights)
+        held = {id(a): a for a in _leaves((*arrays, x_train, x_test))}  # each array once
+        kept = Kept(data, x_train, x_test, nbytes(list(held.values())))
         with self._lock:
             self.entries[key] = kept
             self._trim(kept)
