@@ -10,7 +10,7 @@ from flask import Flask, Response, has_request_context, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from shared.db import describe, unavailable
 from shared.errors import ErrorCode, TrainqError, Unavailable
@@ -93,8 +93,27 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str,
     return errors
 
 
+def holds_nul(exc: BaseException) -> bool:
+    """Whether the database refused a value for the NUL character (``\\u0000``) in it:
+    PostgreSQL stores and searches none in a text, nor reads one out of JSON as text."""
+    if not isinstance(exc, sa_exc.DataError):
+        return False
+    cause = str(exc.orig)
+    return "NUL (0x00)" in cause or "\\u0000" in cause
+
+
+NUL_REFUSED = "a value holds a NUL character (\\u0000), which the database does not store"
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
+
+    @app.url_value_preprocessor
+    def _nul_in_path(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        # No id or name in a path holds a NUL: nothing is found (and PostgreSQL, asked to
+        # look for it, would refuse the query).
+        if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
+            raise NotFound("not found: no id or name holds a NUL character (\\u0000)")
 
     @app.errorhandler(TrainqError)
     def _trainq(exc: TrainqError) -> Response:
@@ -140,6 +159,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(sa_exc.DBAPIError)
     @app.errorhandler(sa_exc.TimeoutError)
     def _database(exc: Exception) -> Response:
+        if holds_nul(exc):  # rolled back whole: nothing of the request is written
+            return error_response(422, str(ErrorCode.invalid_input), NUL_REFUSED, {})
         if not unavailable(exc):  # a wrong query is a bug like any other
             return _unexpected(exc)
         log.warning("database unavailable: %s", describe(exc))

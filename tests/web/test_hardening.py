@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shared.commands.database import migrate
 from shared.settings import Settings
 from shared.spec import inline
+from tests.conftest import make_user
 from tests.specs import quickstart
+from tests.support import ROOT, postgres_database
 from tests.web.test_api import assert_error, total_jobs
 from tests.web.test_datasets import good, npz, stored, upload
 from web import create_app
@@ -58,6 +62,40 @@ def test_a_body_nested_a_little_too_deep_names_where(client: FlaskClient, alice:
                          "invalid_spec")  # fmt: skip
     assert error["details"]["errors"][0]["field"].startswith("model.layers[1].config.units")
     assert total_jobs(client, alice) == 0
+
+
+@pytest.fixture
+def on_postgres(settings: Settings) -> Iterator[tuple[FlaskClient, User]]:
+    """The API in this process on a PostgreSQL database of its own, and alice there."""
+    with postgres_database() as url:
+        migrate(url)
+        uid, token = make_user(url, "alice")
+        app = create_app(settings.model_copy(update={"database_url": url}))
+        yield app.test_client(), {"id": uid, "headers": {"Authorization": f"Bearer {token}"}}
+
+
+def test_a_nul_character_postgresql_cannot_store_is_refused_and_nothing_is_kept(
+    on_postgres: tuple[FlaskClient, User],
+) -> None:
+    """PostgreSQL keeps no NUL in a text: such a value is 422 in the one shape (it was a 500),
+    its request rolled back whole; a path holding one names nothing (404, on any database)."""
+    client, alice = on_postgres
+    refused = [
+        _post(client, alice, JOBS, json.dumps(quickstart(epochs=1) | {"name": "a\x00b"})),
+        _post(client, alice, "/api/v1/webhooks",
+              json.dumps({"url": "https://93.184.215.14/hook", "description": "x\x00"})),
+        _post(client, alice, "/api/v1/sweeps", json.dumps(
+            json.loads((ROOT / "examples" / "sweep.json").read_text()) | {"name": "s\x00"})),
+        client.get(f"{JOBS}?name=a%00b", headers=alice["headers"]),
+    ]  # fmt: skip
+    for r in refused:
+        error = assert_error(r, 422, "invalid_input")
+        assert "NUL" in error["message"], error
+    assert total_jobs(client, alice) == 0
+    assert client.get("/api/v1/webhooks", headers=alice["headers"]).json["webhooks"] == []
+    assert client.get("/api/v1/sweeps", headers=alice["headers"]).json["sweeps"] == []
+    assert_error(client.get(f"{JOBS}/a%00b", headers=alice["headers"]), 404, "not_found")
+    _healthy(client, alice)  # the connection was handed back clean: the next request works
 
 
 @pytest.mark.parametrize("number", ["1" + "0" * 400, "1e400", "-1" + "0" * 5000])
