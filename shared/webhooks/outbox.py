@@ -37,6 +37,15 @@ def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
+def owners_webhooks(session: Session, owner_id: int) -> list[Webhook]:
+    """The owner's webhooks, for a change to add its deliveries to: held (PostgreSQL's FOR KEY
+    SHARE, as a delivery's foreign key would hold them) until the change commits, so that a
+    webhook deleted meanwhile waits for it and takes the new delivery with it; otherwise the
+    delivery's key would break the change's commit (a job's status, its epoch, its result)."""
+    query = select(Webhook).where(Webhook.owner_id == owner_id)
+    return list(session.scalars(query.with_for_update(read=True, key_share=True)))
+
+
 def add(
     session: Session, owner_id: int, type: str, data: dict[str, Any],
     webhooks: list[Webhook] | None = None,
@@ -44,7 +53,7 @@ def add(
     """Add a message and a pending delivery per webhook that takes it (the owner's, or
     ``webhooks``) to the session's transaction; None (nothing written) if no webhook does."""
     if webhooks is None:
-        webhooks = list(session.scalars(select(Webhook).where(Webhook.owner_id == owner_id)))
+        webhooks = owners_webhooks(session, owner_id)
     targets = [w for w in webhooks if takes(w, type)]
     if not targets:
         return None

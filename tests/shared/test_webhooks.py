@@ -4,6 +4,7 @@ that standardwebhooks verifies, and the outbox written in the state change's tra
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,15 +14,17 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from shared.auth import create_user
+from shared.commands.database import migrate
 from shared.db import session_scope, sessions
 from shared.jobs import lifecycle
 from shared.jobs.events import STATUS, add_event
-from shared.models import Job, Sweep, WebhookDelivery, WebhookMessage
+from shared.models import Job, Sweep, User, Webhook, WebhookDelivery, WebhookMessage
 from shared.settings import Settings
 from shared.sweeps import service as sweeps
 from shared.sweeps.spec import SweepSpec
-from shared.webhooks import delivery, service, targets
+from shared.webhooks import delivery, outbox, service, targets
 from tests.specs import quickstart
+from tests.support import postgres_database
 
 REFUSED = [
     "ftp://example.com/hook", "file:///etc/passwd", "javascript:alert(1)", "example.com/hook",
@@ -154,3 +157,42 @@ def test_a_sweeps_start_and_end_are_events_too(sqlite_url: str, tmp_path: Any) -
     data = {"sweep_id": sweep.id, "name": "hooked sweep"}
     assert sent == [("sweep.running", data | {"status": "running"}),
                     ("sweep.cancelled", data | {"status": "cancelled"})]  # fmt: skip
+
+
+def test_a_webhook_deleted_while_a_job_records_its_event_fails_neither() -> None:
+    """PostgreSQL, two transactions: a job's status change has read the owner's webhooks and is
+    about to add their deliveries when the owner deletes one. The deletion waits for the job's
+    commit (which would otherwise break on the deleted webhook's key, failing the job's record)
+    and then takes the delivery with it."""
+    with postgres_database() as url:
+        migrate(url)
+        _race(url)
+
+
+def _race(url: str) -> None:
+    with session_scope(url) as s:
+        owner = create_user(s, "dora")
+        hook = service.create(s, owner, "http://127.0.0.1:9/h", None, "", allow_private=True)
+        owner_id, hook_id = owner.id, hook.id
+    job_id = _job(url, owner_id)
+    deleted = threading.Event()
+
+    def delete_it() -> None:
+        with session_scope(url) as s:
+            user = s.get(User, owner_id)
+            assert user is not None
+            service.delete_webhook(s, user, hook_id)
+        deleted.set()
+
+    with session_scope(url) as s:  # the job's transaction: it has read the owner's webhooks
+        hooks = outbox.owners_webhooks(s, owner_id)
+        other = threading.Thread(target=delete_it, daemon=True)
+        other.start()
+        assert not deleted.wait(1.0), "the deletion waits for the job's transaction"
+        outbox.add(s, owner_id, "job.running", {"job_id": job_id}, hooks)
+    other.join(timeout=30)
+    assert deleted.is_set()
+    with session_scope(url) as s:
+        assert s.get(Webhook, hook_id) is None
+        assert s.scalars(select(WebhookDelivery)).all() == []  # taken with the webhook
+        assert s.scalars(select(WebhookMessage)).all() != []  # the job's event is kept
