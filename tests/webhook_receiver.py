@@ -48,6 +48,8 @@ class Receiver:
 
     answer: Callable[[int], tuple[int, dict[str, str]]] = lambda n: (200, {})
     delay: float = 0.0
+    host: str = "127.0.0.1"  # any of 127/8 (a loopback address), on
+    bind_port: int = 0  # a free port, or this one
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _serving: bool = False
@@ -76,7 +78,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self._server = ThreadingHTTPServer((self.host, self.bind_port), Handler,
+                                           bind_and_activate=False)  # fmt: skip
         self._server.daemon_threads = True
         self._server.server_bind()
 

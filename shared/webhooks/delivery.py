@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook as Signer
 
@@ -87,32 +89,72 @@ def sign(secret: str, message_id: str, body: str, when: datetime) -> dict[str, s
             "webhook-signature": signature}  # fmt: skip
 
 
+def _post(
+    url: str, addresses: list[str], body: bytes, headers: dict[str, str], timeout: float
+) -> urllib3.BaseHTTPResponse:
+    """POST to the URL through the first of ``addresses`` that takes the connection (TLS
+    verified against the URL's host name): never to an address looked up anew."""
+    parts = urlsplit(url)
+    https, host = parts.scheme == "https", parts.hostname or ""
+    port = parts.port or (443 if https else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {**headers, "host": parts.netloc}
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
+    failed: Exception | None = None
+    for address in addresses:
+        pool: urllib3.HTTPConnectionPool
+        if https:
+            pool = urllib3.HTTPSConnectionPool(
+                address, port, timeout=limits, retries=False, maxsize=1, server_hostname=host,
+                assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            )  # fmt: skip
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=limits, retries=False,
+                                              maxsize=1)  # fmt: skip
+        try:
+            # preload_content=False: the answer's status and headers are all that count, its
+            # body is never read (a receiver dripping or sending a huge body holds nothing up).
+            answer = pool.urlopen("POST", target, body=body, headers=headers, redirect=False,
+                                  preload_content=False, assert_same_host=False)  # fmt: skip
+        except urllib3.exceptions.NewConnectionError as exc:  # the next address, if any
+            failed = exc
+            continue
+        finally:
+            pool.close()
+        return answer
+    assert failed is not None
+    raise failed
+
+
 def send(url: str, secret: str, message: WebhookMessage, settings: Settings) -> Attempt:
-    """One attempt: POST the signed message to ``url`` (checked again first), no redirects."""
+    """One attempt: POST the signed message to ``url`` (checked again first, and sent to the
+    addresses checked), no redirects."""
     try:
-        targets.check(url, settings.webhooks_allow_private)
+        addresses = targets.addresses(url, settings.webhooks_allow_private)
     except targets.Refused as exc:
         return Attempt(False, error=f"refused: {exc}")
     body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True)
     now = utcnow()
     headers = {"content-type": "application/json", "user-agent": "trainq-webhooks",
                **sign(secret, message.id, body, now)}  # fmt: skip
+    timeout = settings.webhooks_timeout_seconds
     try:
-        # stream=True: the answer's status and headers are all that count, its body is never
-        # read (a receiver dripping or sending a huge body holds nothing up).
-        answer = requests.post(url, data=body.encode(), headers=headers, allow_redirects=False,
-                               timeout=settings.webhooks_timeout_seconds, stream=True)  # fmt: skip
+        answer = _post(url, addresses, body.encode(), headers, timeout)
         answer.close()
-    except requests.Timeout:
-        return Attempt(False, error=f"no answer in {settings.webhooks_timeout_seconds:g} s")
-    except requests.RequestException as exc:
+    # Refused or unreachable; caught before the timeouts, of which urllib3 makes it a kind.
+    except urllib3.exceptions.NewConnectionError as exc:
+        return Attempt(False, error=f"ConnectionError: {exc}"[:MAX_ERROR_CHARS])
+    except urllib3.exceptions.TimeoutError:
+        return Attempt(False, error=f"no answer in {timeout:g} s")
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         return Attempt(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
-    if 200 <= answer.status_code < 300:
-        return Attempt(True, answer.status_code)
-    error = f"HTTP {answer.status_code}"
-    if 300 <= answer.status_code < 400:
+    status = answer.status
+    if 200 <= status < 300:
+        return Attempt(True, status)
+    error = f"HTTP {status}"
+    if 300 <= status < 400:
         error += " (a redirect: not followed; register the URL it points at)"
-    return Attempt(False, answer.status_code, error,
+    return Attempt(False, status, error,
                    retry_after(answer.headers.get("retry-after"), utcnow()))  # fmt: skip
 
 

@@ -61,20 +61,30 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def check(url: str, allow_private: bool) -> str:
-    """The URL if a webhook may be sent there now; ``Refused`` saying why otherwise.
+    """The URL if a webhook may be sent there now; ``Refused`` saying why otherwise."""
+    addresses(url, allow_private)
+    return url
+
+
+def addresses(url: str, allow_private: bool) -> list[str]:
+    """Where a webhook may be sent now: every address its host resolves to, each checked
+    (``Refused`` saying why otherwise); with private targets allowed, the host itself.
 
     Checked at registration and again before each attempt (a name may resolve elsewhere
-    later); redirects are never followed, so the checked host is the one sent to."""
+    later), and the attempt connects to these very addresses: a name that resolves to a public
+    address for the check and to a private one a moment later (DNS rebinding) is not followed
+    there. Redirects are never followed either, so the checked host is the one sent to."""
     check_form(url)
-    if allow_private:
-        return url
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if allow_private:
+        return [host]
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for address in resolve(host, port):
+    found = resolve(host, port)
+    for address in found:
         if _private(address):
             raise Refused(
                 f"its host {host!r} resolves to {address}, a loopback, private or link-local "
                 "address (TRAINQ_WEBHOOKS_ALLOW_PRIVATE allows them)"
             )
-    return url
+    return found

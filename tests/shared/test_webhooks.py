@@ -4,6 +4,7 @@ that standardwebhooks verifies, and the outbox written in the state change's tra
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from shared.sweeps.spec import SweepSpec
 from shared.webhooks import delivery, outbox, service, targets
 from tests.specs import quickstart
 from tests.support import postgres_database
+from tests.webhook_receiver import Receiver
 
 REFUSED = [
     "ftp://example.com/hook", "file:///etc/passwd", "javascript:alert(1)", "example.com/hook",
@@ -196,3 +198,37 @@ def _race(url: str) -> None:
         assert s.get(Webhook, hook_id) is None
         assert s.scalars(select(WebhookDelivery)).all() == []  # taken with the webhook
         assert s.scalars(select(WebhookMessage)).all() != []  # the job's event is kept
+
+
+def test_an_attempt_goes_to_the_address_checked_not_to_one_looked_up_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """DNS rebinding: hook.test resolves to a public address for the check and to a private one
+    right after. The attempt connects to the address that was checked, with the URL's Host
+    (here 127.0.0.2 stands for the public address: the check takes it as one)."""
+    checked = Receiver(host="127.0.0.2").start()
+    rebound = Receiver(bind_port=checked.port).start()  # 127.0.0.1, the same port
+    answers = iter(["127.0.0.2", *["127.0.0.1"] * 10])
+    real = socket.getaddrinfo
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hook.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(targets, "_private", lambda address: address != "127.0.0.2")
+    secret = service.new_secret()
+    message = WebhookMessage(id="msg_rebinding", payload={"type": "webhook.ping", "data": {}})
+    settings = Settings(var_dir=tmp_path, webhooks_timeout_seconds=5)
+    try:
+        attempt = delivery.send(f"http://hook.test:{checked.port}/hook?x=1", secret, message,
+                                settings)  # fmt: skip
+    finally:
+        checked.stop()
+        rebound.stop()
+    assert attempt.ok and attempt.status == 200, attempt
+    assert rebound.received == []
+    (got,) = checked.received
+    assert got.headers["host"] == f"hook.test:{checked.port}"
+    assert got.verified(secret)["type"] == "webhook.ping"
