@@ -140,8 +140,9 @@ def list_sweeps() -> ResponseReturnValue:
     """The caller's sweeps, newest first."""
     session = db()
     rows = service.list_sweeps(session, current_user())
+    trials = service.trials_by_sweep(session, [r.id for r in rows])
     return responses.body(
-        SweepList(sweeps=[responses.sweep_summary(r, service.trials(session, r.id)) for r in rows])
+        SweepList(sweeps=[responses.sweep_summary(r, trials[r.id]) for r in rows])
     )
 
 

@@ -91,6 +91,23 @@ def trials(session: Session, sweep_id: str) -> list[Job]:
     )
 
 
+def trials_by_sweep(session: Session, sweep_ids: list[str]) -> dict[str, list[Job]]:
+    """The trial jobs of several sweeps (with their epochs, by trial number), by sweep: in two
+    queries however many sweeps there are."""
+    found: dict[str, list[Job]] = {sweep_id: [] for sweep_id in sweep_ids}
+    if not sweep_ids:
+        return found
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.sweep_id.in_(sweep_ids))
+        .options(selectinload(Job.epochs))
+        .order_by(Job.sweep_id, Job.trial)
+    )
+    for job in jobs:
+        found[str(job.sweep_id)].append(job)
+    return found
+
+
 def planned(sweep: SweepSpec) -> int:
     """How many trials the sweep runs: max_trials, or fewer when its grid is smaller."""
     size = engine.grid_size(sweep)

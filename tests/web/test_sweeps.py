@@ -155,3 +155,46 @@ def test_sweeps_are_their_owners_and_cancel_ends_every_trial(
     assert done["finished_at"] is not None
     again = client.post(f"{SWEEPS}/{sweep['id']}/cancel", headers=alice["headers"])
     assert again.status_code == 200 and again.get_json()["trials"] == {"cancelled": 2}
+
+
+def test_the_list_reads_every_sweeps_trials_in_the_same_few_queries(
+    client: FlaskClient, alice: User, sqlite_url: str
+) -> None:
+    """However many sweeps a user has, listing them costs the same queries: their trials are
+    read together, not one sweep at a time."""
+    from sqlalchemy import event
+
+    from shared.auth import authenticate
+    from shared.db import get_engine
+    from shared.settings import Settings
+    from shared.sweeps import service
+    from shared.sweeps.spec import SweepSpec
+
+    def add_sweeps(n: int) -> None:
+        with session_scope(sqlite_url) as s:
+            user = authenticate(s, alice["token"])
+            for _ in range(n):
+                service.create(s, user, SweepSpec.model_validate(EXAMPLE), Settings())
+
+    def listed() -> tuple[list[dict[str, Any]], int]:
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        engine = get_engine(sqlite_url)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            r = client.get(SWEEPS, headers=alice["headers"])
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()["sweeps"], len(statements)
+
+    add_sweeps(1)
+    one, queries_for_one = listed()
+    add_sweeps(4)
+    five, queries_for_five = listed()
+    assert len(one) == 1 and len(five) == 5
+    assert all(s["trials"] == {"queued": 2} for s in five)
+    assert queries_for_five == queries_for_one
