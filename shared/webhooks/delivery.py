@@ -10,8 +10,13 @@ until ``webhooks_retry_seconds`` after the delivery was made, when it is kept as
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
+import socket
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +25,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
+import urllib3.connection
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook as Signer
 
@@ -89,41 +95,66 @@ def sign(secret: str, message_id: str, body: str, when: datetime) -> dict[str, s
             "webhook-signature": signature}  # fmt: skip
 
 
+class _Late(urllib3.exceptions.TimeoutError):
+    """The whole answer did not come within the attempt's timeout."""
+
+
 def _post(
     url: str, addresses: list[str], body: bytes, headers: dict[str, str], timeout: float
-) -> urllib3.BaseHTTPResponse:
+) -> tuple[int, str | None]:
     """POST to the URL through the first of ``addresses`` that takes the connection (TLS
-    verified against the URL's host name): never to an address looked up anew."""
+    verified against the URL's host name), never to an address looked up anew; the answer's
+    status and ``Retry-After``. ``timeout`` bounds the whole attempt, from the connection to
+    the answer's last header: a receiver that drips its answer a byte at a time is cut off
+    then (its connection shut from a timer). The answer's body is never read."""
     parts = urlsplit(url)
     https, host = parts.scheme == "https", parts.hostname or ""
     port = parts.port or (443 if https else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {**headers, "host": parts.netloc}
-    limits = urllib3.Timeout(connect=timeout, read=timeout)
+    deadline = time.monotonic() + timeout
     failed: Exception | None = None
     for address in addresses:
-        pool: urllib3.HTTPConnectionPool
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        conn: urllib3.connection.HTTPConnection
         if https:
-            pool = urllib3.HTTPSConnectionPool(
-                address, port, timeout=limits, retries=False, maxsize=1, server_hostname=host,
-                assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            conn = urllib3.connection.HTTPSConnection(
+                address, port, timeout=left, server_hostname=host, assert_hostname=host,
+                cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
             )  # fmt: skip
         else:
-            pool = urllib3.HTTPConnectionPool(address, port, timeout=limits, retries=False,
-                                              maxsize=1)  # fmt: skip
+            conn = urllib3.connection.HTTPConnection(address, port, timeout=left)
+        cut = threading.Timer(left, _shut, (conn,))
+        cut.start()
         try:
-            # preload_content=False: the answer's status and headers are all that count, its
-            # body is never read (a receiver dripping or sending a huge body holds nothing up).
-            answer = pool.urlopen("POST", target, body=body, headers=headers, redirect=False,
-                                  preload_content=False, assert_same_host=False)  # fmt: skip
+            conn.request("POST", target, body=body, headers=headers, preload_content=False)
+            answer = conn.getresponse()
+            if time.monotonic() >= deadline:  # cut off mid-answer: what came is not the answer
+                raise _Late("the answer did not end in time")
+            return answer.status, answer.headers.get("retry-after")
         except urllib3.exceptions.NewConnectionError as exc:  # the next address, if any
             failed = exc
-            continue
+        except _Late:
+            raise
+        except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
+            if time.monotonic() >= deadline:
+                raise _Late(str(exc)) from exc
+            raise
         finally:
-            pool.close()
-        return answer
-    assert failed is not None
-    raise failed
+            cut.cancel()
+            conn.close()
+    raise failed or _Late("no address took the connection in time")
+
+
+def _shut(conn: urllib3.connection.HTTPConnection) -> None:
+    """End a connection past its attempt's time from another thread: the read it waits in
+    returns at once."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def send(url: str, secret: str, message: WebhookMessage, settings: Settings) -> Attempt:
@@ -139,23 +170,21 @@ def send(url: str, secret: str, message: WebhookMessage, settings: Settings) -> 
                **sign(secret, message.id, body, now)}  # fmt: skip
     timeout = settings.webhooks_timeout_seconds
     try:
-        answer = _post(url, addresses, body.encode(), headers, timeout)
-        answer.close()
+        status, wait = _post(url, addresses, body.encode(), headers, timeout)
     # Refused or unreachable; caught before the timeouts, of which urllib3 makes it a kind.
     except urllib3.exceptions.NewConnectionError as exc:
         return Attempt(False, error=f"ConnectionError: {exc}"[:MAX_ERROR_CHARS])
     except urllib3.exceptions.TimeoutError:
         return Attempt(False, error=f"no answer in {timeout:g} s")
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    # Anything else: TLS (a certificate for another name is a ValueError), a malformed answer.
+    except (urllib3.exceptions.HTTPError, OSError, ValueError, http.client.HTTPException) as exc:
         return Attempt(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
-    status = answer.status
     if 200 <= status < 300:
         return Attempt(True, status)
     error = f"HTTP {status}"
     if 300 <= status < 400:
         error += " (a redirect: not followed; register the URL it points at)"
-    return Attempt(False, status, error,
-                   retry_after(answer.headers.get("retry-after"), utcnow()))  # fmt: skip
+    return Attempt(False, status, error, retry_after(wait, utcnow()))
 
 
 def round_seconds(settings: Settings) -> float:

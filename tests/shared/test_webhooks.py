@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -232,3 +233,37 @@ def test_an_attempt_goes_to_the_address_checked_not_to_one_looked_up_again(
     (got,) = checked.received
     assert got.headers["host"] == f"hook.test:{checked.port}"
     assert got.verified(secret)["type"] == "webhook.ping"
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout(tmp_path: Any) -> None:
+    """The timeout bounds the whole answer, not each read: a receiver that sends one byte of
+    its headers every 0.2 s (each read answered in time) holds an attempt for 1 s, not 10."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(50):
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return  # cut off
+                threading.Event().wait(0.2)
+
+    threading.Thread(target=drip, daemon=True).start()
+    message = WebhookMessage(id="msg_drip", payload={"type": "webhook.ping", "data": {}})
+    settings = Settings(var_dir=tmp_path, webhooks_timeout_seconds=1, webhooks_allow_private=True)
+    started = time.monotonic()
+    try:
+        attempt = delivery.send(f"http://127.0.0.1:{port}/hook", service.new_secret(), message,
+                                settings)  # fmt: skip
+    finally:
+        server.close()
+    took = time.monotonic() - started
+    assert not attempt.ok and attempt.error == "no answer in 1 s", attempt
+    assert took < 3, took
