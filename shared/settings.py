@@ -416,6 +416,13 @@ class Settings(BaseSettings):
         description="How long a webhook delivery is retried after its event, before it is kept "
         "as failed.",
     )
+    webhooks_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days a webhook delivery is kept in its delivery log after it ended "
+        "(succeeded or failed), and its event with it once no delivery of it is left; the "
+        "periodic jobs delete older ones once an hour.",
+    )
     webhooks_poll_seconds: float = Field(
         default=2.0,
         gt=0,

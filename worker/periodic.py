@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # When a round last found the database unavailable (Unix time), for every periodic process.
 OUTAGE_KEY = "trainq:database:unavailable_at"
 _OUTAGE_KEEP_SECONDS = 7 * 24 * 3600
+PRUNE_EVERY_SECONDS = 3600  # the webhooks' old deliveries are deleted once an hour
 _last_outage: list[float] = []  # the same, as this process saw it (Redis may be away too)
 
 
@@ -161,7 +162,12 @@ def deliver_webhooks() -> dict[str, int] | None:
     if not lock.acquire(blocking=False):
         return None
     try:
-        return delivery.deliver_due(sessions(settings.database_url), settings)
+        db = sessions(settings.database_url)
+        counts = delivery.deliver_due(db, settings)
+        due = client.set("trainq:webhooks:pruned", 1, nx=True, ex=PRUNE_EVERY_SECONDS)
+        if due and (gone := delivery.prune(db, settings)):
+            log.info("webhooks: %d deliveries past TRAINQ_WEBHOOKS_KEEP_DAYS deleted", gone)
+        return counts
     except Exception as exc:
         if not unavailable(exc):
             raise

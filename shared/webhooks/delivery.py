@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import certifi
 import urllib3
 import urllib3.connection
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from standardwebhooks.webhooks import Webhook as Signer
 
 from shared.db import Sessions, transaction
@@ -272,3 +272,39 @@ def deliver_due(db: Sessions, settings: Settings) -> dict[str, int]:
         for status in pool.map(lambda d: attempt_one(db, settings, d), taken):
             counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+PRUNE_BATCH = 1000
+
+
+def prune(db: Sessions, settings: Settings, now: datetime | None = None) -> int:
+    """Delete the deliveries that ended more than ``webhooks_keep_days`` ago, then the events
+    older than that with no delivery left (a pending one keeps its event); in batches, each its
+    own short transaction. How many deliveries went."""
+    cutoff = (now or utcnow()) - timedelta(days=settings.webhooks_keep_days)
+    gone = 0
+    while True:
+        with transaction(db) as s:
+            ids = list(s.scalars(
+                select(WebhookDelivery.id)
+                .where(WebhookDelivery.status != "pending", WebhookDelivery.finished_at < cutoff)
+                .limit(PRUNE_BATCH)
+            ))  # fmt: skip
+            if ids:
+                s.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        gone += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            break
+    while True:
+        with transaction(db) as s:
+            left = select(WebhookDelivery.id).where(WebhookDelivery.message_id == WebhookMessage.id)
+            ids = list(s.scalars(
+                select(WebhookMessage.id)
+                .where(WebhookMessage.created_at < cutoff, ~left.exists())
+                .limit(PRUNE_BATCH)
+            ))  # fmt: skip
+            if ids:
+                s.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(ids)))
+        if len(ids) < PRUNE_BATCH:
+            break
+    return gone

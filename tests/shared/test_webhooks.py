@@ -267,3 +267,36 @@ def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout(tmp_path: Any)
     took = time.monotonic() - started
     assert not attempt.ok and attempt.error == "no answer in 1 s", attempt
     assert took < 3, took
+
+
+def test_deliveries_are_kept_for_the_days_set_then_deleted_with_their_events(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    settings = Settings(var_dir=tmp_path, database_url=sqlite_url, webhooks_keep_days=30)
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=31), now - timedelta(days=29)
+    with session_scope(sqlite_url) as s:
+        owner = create_user(s, "erin")
+        hook = service.create(s, owner, "http://127.0.0.1:9/h", None, "", allow_private=True)
+        ids = {}
+        for name, created, status, finished in [
+            ("old succeeded", old, "succeeded", old), ("old failed", old, "failed", old),
+            ("old, ended lately", old, "failed", recent), ("old, pending", old, "pending", None),
+            ("recent", recent, "succeeded", recent),
+        ]:  # fmt: skip
+            message = WebhookMessage(id=f"msg_{len(ids)}", owner_id=owner.id, type="job.queued",
+                                     created_at=created, payload={"name": name})  # fmt: skip
+            s.add(message)
+            s.flush()
+            row = WebhookDelivery(webhook_id=hook.id, message_id=message.id, status=status,
+                                  created_at=created, finished_at=finished)  # fmt: skip
+            s.add(row)
+            s.flush()
+            ids[name] = (row.id, message.id)
+    assert delivery.prune(sessions(sqlite_url), settings, now) == 2
+    with session_scope(sqlite_url) as s:
+        left = set(s.scalars(select(WebhookDelivery.id)))
+        messages = set(s.scalars(select(WebhookMessage.id)))
+    kept = ["old, ended lately", "old, pending", "recent"]
+    assert left == {ids[name][0] for name in kept}
+    assert messages == {ids[name][1] for name in kept}  # an event goes with its last delivery
