@@ -62,9 +62,12 @@ def _cmd_compare(client: Client, args: argparse.Namespace) -> int:
     differing = sum(row["differs"] for row in found["spec"])
     if differing or args.all:
         out.print(spec_table(found, args.all))
+    total = len(found["spec"]) + found.get("omitted", 0)
     if not args.all:
-        total = len(found["spec"])
         out.print(f"{differing} spec path(s) differ of {total} (--all shows every one)")
+    if found.get("omitted"):
+        out.print(f"{found['omitted']} spec path(s) that are the same in every job not listed "
+                  "(too many to list)")  # fmt: skip
     out.print(metrics_table(found))
     return 0
 

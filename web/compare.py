@@ -24,9 +24,12 @@ class CompareQuery(BaseModel):
 
 
 class MetricSummary(BaseModel):
-    """One recorded metric of a job: its value at the last epoch, its best, and its curve."""
+    """One recorded metric of a job: its last recorded value, its best, and its curve."""
 
-    final: float | None
+    final: float | None = Field(
+        description="the last value recorded (with validation_freq, of the last epoch that "
+        "validated)"
+    )
     best: float | None = Field(description="the lowest for a loss or an error, else the highest")
     curve: list[float | None] = Field(description="by epoch, from the first")
 
@@ -55,6 +58,11 @@ class Comparison(BaseModel):
 
     jobs: list[ComparedJob]
     spec: list[SpecRow]
+    omitted: int = Field(
+        0,
+        description="spec paths left out: past 10,000 rows only the paths that differ are "
+        "listed, at most 10,000",
+    )
 
 
 SCHEMAS: list[type[BaseModel]] = [Comparison]

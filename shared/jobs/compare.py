@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 from shared.errors import InvalidInput
 from shared.jobs import queries
 from shared.models import Job, User
+from shared.spec import inline
 
 MAX_JOBS = 20
+# Rows of ``spec`` at most; past it only the paths that differ are listed (``omitted``).
+MAX_SPEC_ROWS = 10_000
 _MISSING = object()
 
 
@@ -37,8 +40,8 @@ def _lower_is_better(metric: str) -> bool:
 
 
 def _metrics(job: Job) -> dict[str, dict[str, Any]]:
-    """Per recorded metric: its curve by epoch, its final value and its best (the lowest for a
-    loss or an error, the highest for anything else)."""
+    """Per recorded metric: its curve by epoch, its final value (the last recorded) and its
+    best (the lowest for a loss or an error, the highest for anything else)."""
     curves: dict[str, list[float | None]] = {}
     epochs = sorted(job.epochs, key=lambda e: e.epoch)
     for i, record in enumerate(epochs):
@@ -51,7 +54,8 @@ def _metrics(job: Job) -> dict[str, dict[str, Any]]:
     for name, curve in curves.items():
         seen = [v for v in curve if v is not None]
         best = (min if _lower_is_better(name) else max)(seen) if seen else None
-        out[name] = {"final": curve[-1] if curve else None, "best": best, "curve": curve}
+        # The last value recorded: a val_ metric with validation_freq skips epochs.
+        out[name] = {"final": seen[-1] if seen else None, "best": best, "curve": curve}
     return out
 
 
@@ -64,7 +68,9 @@ def compare(session: Session, owner: User, job_ids: list[str]) -> dict[str, Any]
             details={"field": "jobs"},
         )
     jobs = [queries.get_job(session, owner, job_id) for job_id in ids]
-    flat = [flatten(job.spec) for job in jobs]
+    # Inline arrays as their shape and digest, as a job's details show them: not a row per
+    # number (100,000 of them a job).
+    flat = [flatten(inline.shown(job.spec, digest=True)) for job in jobs]
     paths = sorted({p for f in flat for p in f})
     specs = []
     for path in paths:
@@ -77,6 +83,10 @@ def compare(session: Session, owner: User, job_ids: list[str]) -> dict[str, Any]
                 "differs": differs,
             }
         )
+    omitted = 0
+    if len(specs) > MAX_SPEC_ROWS:  # the paths that differ, as many as fit
+        kept = [row for row in specs if row["differs"]][:MAX_SPEC_ROWS]
+        omitted, specs = len(specs) - len(kept), kept
     return {
         "jobs": [
             {
@@ -89,4 +99,5 @@ def compare(session: Session, owner: User, job_ids: list[str]) -> dict[str, Any]
             for job in jobs
         ],
         "spec": specs,
+        "omitted": omitted,
     }

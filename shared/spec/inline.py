@@ -9,6 +9,8 @@ numbers (``shown``): the job row keeps them for the worker, a status poll never 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 from typing import Any
 
@@ -78,8 +80,10 @@ def shape(value: Any) -> list[int]:
     return dims
 
 
-def shown(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec as a job's details show it: each inline array as its shape and a note."""
+def shown(spec: dict[str, Any], digest: bool = False) -> dict[str, Any]:
+    """The spec as a job's details show it: each inline array as its shape and a note; with
+    ``digest``, also the SHA-256 of its values (as canonical JSON), so that two specs whose
+    arrays differ still differ as shown."""
     arrays = _arrays(spec)
     if not arrays:
         return spec
@@ -88,7 +92,11 @@ def shown(spec: dict[str, Any]) -> dict[str, Any]:
     }
     for holder, key in _arrays(spec):
         dims = shape(holder[key])
-        holder[key] = {"shape": dims, "values": math.prod(dims), "note": NOTE}
+        summary: dict[str, Any] = {"shape": dims, "values": math.prod(dims), "note": NOTE}
+        if digest:
+            text = json.dumps(holder[key], separators=(",", ":"), sort_keys=True)
+            summary["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        holder[key] = summary
     return spec
 
 

@@ -58,3 +58,50 @@ def test_what_cannot_be_compared_is_refused_in_the_one_error_shape(
         assert r.status_code == status, (query, r.get_data(as_text=True))
         assert set(r.json["error"]) >= {"code", "message"}
     assert client.get(f"{URL}?jobs={mine},{theirs}").status_code == 401
+
+
+def test_inline_arrays_compare_by_shape_and_digest_and_the_rows_are_bounded(
+    client: FlaskClient, alice: dict[str, Any], settings: Settings, monkeypatch: Any
+) -> None:
+    """A job's inline arrays (up to 100,000 numbers each) are one row each, as its details
+    show them, with a digest that tells them apart; past MAX_SPEC_ROWS only the differing
+    paths are listed and `omitted` counts the rest."""
+    from shared.db import session_scope
+    from shared.jobs import compare
+    from shared.models import Job
+
+    ids = []
+    with session_scope(settings.database_url) as s:
+        for weight in (1.0, 2.0):
+            spec = quickstart(epochs=1, validation_split=0.0, sample_weight=[weight] * 5000)
+            job = Job(owner_id=alice["id"], name=f"w{weight}", spec=spec, epochs_total=1)
+            s.add(job)
+            s.flush()
+            ids.append(job.id)
+    r = client.get(f"{URL}?jobs={','.join(ids)}", headers=alice["headers"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    rows = {row["path"]: row for row in r.json["spec"]}
+    assert len(rows) < 100 and r.json["omitted"] == 0
+    assert rows["fit.sample_weight.shape[0]"] == {
+        "path": "fit.sample_weight.shape[0]",
+        "values": [5000, 5000],
+        "differs": False,
+    }
+    assert rows["fit.sample_weight.sha256"]["differs"]
+    assert [row["path"] for row in r.json["spec"] if row["differs"]] == ["fit.sample_weight.sha256"]
+    monkeypatch.setattr(compare, "MAX_SPEC_ROWS", 3)
+    capped = client.get(f"{URL}?jobs={','.join(ids)}", headers=alice["headers"]).json
+    assert [row["path"] for row in capped["spec"]] == ["fit.sample_weight.sha256"]
+    assert capped["omitted"] == len(rows) - 1
+
+
+def test_final_is_the_last_recorded_value_of_a_metric_that_skips_epochs(
+    client: FlaskClient, alice: dict[str, Any], settings: Settings
+) -> None:
+    job = _job(client, alice, settings, 0.1, [0.9, 0.5, 0.7])
+    db = sessions(settings.database_url)
+    lifecycle.record_epoch(db, job, 4, {"loss": 0.6}, 0.1)  # no val_accuracy this epoch
+    metrics = client.get(f"{URL}?jobs={job}", headers=alice["headers"]).json["jobs"][0]["metrics"]
+    assert metrics["val_accuracy"]["curve"] == [1 - 0.9, 1 - 0.5, 1 - 0.7, None]
+    assert metrics["val_accuracy"]["final"] == 1 - 0.7
+    assert metrics["loss"]["final"] == 0.6
