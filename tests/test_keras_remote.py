@@ -111,7 +111,19 @@ def test_what_cannot_be_sent_is_refused_before_anything_is_uploaded(client: Clie
         remote_fit(model, x, np.array([None] * 20), client=client, verbose=0)
     with pytest.raises(CannotSend, match="different lengths"):  # the validation arrays too
         remote_fit(model, x, y, validation_data=(x, y[:5]), client=client, verbose=0)
+    with pytest.raises(CannotSend, match="sample_weight goes with x and y"):  # never dropped
+        remote_fit(model, dataset="mnist-sample", sample_weight=np.ones(5000), client=client,
+                   verbose=0)  # fmt: skip
     assert datasets(client) == before and jobs(client) == jobs_before
+
+
+@pytest.mark.slow
+def test_arrays_are_scaled_on_the_service_as_a_dataset_is(client: Client) -> None:
+    x = np.full((20, 28, 28), 255, "uint8")
+    y = np.zeros(20, "uint8")
+    history = remote_fit(small_model(), x, y, epochs=1, scale=255.0, client=client, verbose=0)
+    job = client.get(history.job["id"])
+    assert job["status"] == "succeeded" and job["spec"]["dataset"]["scale"] == 255.0
 
 
 @pytest.mark.slow

@@ -101,17 +101,21 @@ def remote_fit(
     """Train ``model`` on the service as ``model.fit`` would; returns its History.
 
     Takes NumPy arrays (a dict or a list of them for several inputs or outputs, keyed by the
-    model's input and output names), or ``dataset=`` a built-in dataset by name (with its
-    ``scale``) instead of ``x`` and ``y``. ``seed`` gives the job's ``keras.utils.
-    set_random_seed``: the model trains from the initial weights that seed gives, not from the
-    weights ``model`` holds now. Anything the service cannot run (a layer or callback off its
-    allow-lists, arrays of different lengths or of Python objects) raises ``CannotSend`` (or
-    the server's ``InvalidSpec``) before anything is uploaded; a job that fails raises
-    ``JobFailed``. The trained weights are then put into ``model``.
+    model's input and output names), or ``dataset=`` a built-in dataset by name instead of
+    ``x`` and ``y``; ``scale`` divides the inputs of either on the service (a dataset's
+    preprocessing, as ``x / 255.0`` does by hand). ``seed`` gives the job's
+    ``keras.utils.set_random_seed``: the model trains from the initial weights that seed
+    gives, not from the weights ``model`` holds now. Anything the service cannot run (a layer
+    or callback off its allow-lists, arrays of different lengths or of Python objects,
+    ``sample_weight`` with ``dataset=``) raises ``CannotSend`` (or the server's
+    ``InvalidSpec``) before anything is uploaded; a job that fails raises ``JobFailed``. The
+    trained weights are then put into ``model``.
     """
     client = client or Client()
     if dataset is not None and (x is not None or y is not None):
         raise CannotSend("give x and y, or dataset=, not both")
+    if dataset is not None and sample_weight is not None:
+        raise CannotSend("sample_weight goes with x and y: a built-in dataset= has none")
     train = None if dataset is not None else _arrays(model, x, y, sample_weight)
     if train is not None and not model.built:  # as fit builds it, for the data's samples
         keras_spec.build(model, tuple(train["x_train"].shape[1:]))
@@ -141,7 +145,7 @@ def remote_fit(
     if train is None:
         spec["dataset"] = {"name": dataset, "scale": scale}
     else:
-        spec["dataset"] = {"id": _dataset(client, train, label)}
+        spec["dataset"] = {"id": _dataset(client, train, label), "scale": scale}
         if sample_weight is not None:
             spec["fit"]["sample_weight"] = "sample_weight"
     if validation is not None:
