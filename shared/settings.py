@@ -180,7 +180,8 @@ class Settings(BaseSettings):
         le=100_000,
         description="Rows a batch prediction predicts and stores at a time, unless its request "
         "says (chunk_rows): a resumed one starts at its first unfinished chunk, and the worker "
-        "holds one chunk's inputs and outputs at a time.",
+        "holds one chunk's inputs and outputs at a time (the model is called on 8 times its "
+        "training batch_size rows at most, so its activations stay within what training took).",
     )
     max_spec_bytes: int = Field(
         default=8 * 1024 * 1024,

@@ -31,13 +31,18 @@ from worker.watch import Stop, Watch
 log = logging.getLogger(__name__)
 
 
+ROWS_PER_STEP = 8
+
+
 class _Limit:
     """What the watch reads of a request: its time limit (the server's)."""
 
     time_limit_seconds: int | None = None
 
 
-def _model_file(watch: Watch, model_job_id: str) -> tuple[str, str, int]:
+def _model_file(watch: Watch, model_job_id: str) -> tuple[str, str, int, int]:
+    """The model's file (key, SHA-256), this attempt's number, and the rows the model trained
+    on a batch (``fit.batch_size``, within the activation budget checked at its submit)."""
     with transaction(watch.db) as s:
         found = s.execute(
             select(Artifact.path, Artifact.sha256).where(
@@ -45,9 +50,11 @@ def _model_file(watch: Watch, model_job_id: str) -> tuple[str, str, int]:
             )
         ).one_or_none()
         attempt = s.scalar(select(Job.attempt).where(Job.id == watch.job_id)) or 1
+        trained = s.scalar(select(Job.spec).where(Job.id == model_job_id)) or {}
     if found is None:
         raise FileNotFoundError(f"the model of job {model_job_id} is gone")
-    return found[0], found[1], attempt
+    batch = (trained.get("fit") or {}).get("batch_size") or 32
+    return found[0], found[1], attempt, int(batch)
 
 
 def _local_chunks(store: storage.Store, job_id: str, n: int, folder: Path) -> list[Path]:
@@ -124,10 +131,16 @@ def _predict_chunks(
 def run(settings: Settings, job_id: str, spec: dict[str, Any], publish: Publish | None) -> None:
     """Predict a batch prediction's rows (it is this worker's: started already)."""
     with Watch(settings, job_id, _Limit()) as watch:
-        key, sha256, attempt = _model_file(watch, str(spec["model_job_id"]))
+        key, sha256, attempt, batch = _model_file(watch, str(spec["model_job_id"]))
         served = batch_predict.load_model(settings, key, sha256)
-        predictor = batch_predict.Predictor(served, float(spec.get("scale", 1.0)))
+        # A call of the model predicts what it trained on in one step, 8 times over: without
+        # gradients or the backward pass's activations that fits in what training took.
+        predictor = batch_predict.Predictor(
+            served, float(spec.get("scale", 1.0)), rows_per_call=ROWS_PER_STEP * batch
+        )
         inputs = batch_predict.Inputs(settings, spec, predictor.inputs)
+        if inputs.n:
+            predictor.shaped_by(inputs.read(0, 1))
         if not _predict_chunks(settings, watch, spec, predictor, inputs, attempt):
             _stopped(settings, watch, publish)
             return

@@ -11,6 +11,7 @@ inputs, or in its outputs) has NaN there and class -1, and its index is in ``bad
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from shared.ml import serving
 from shared.ml.build import preprocess
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
 BAD_ROWS = "bad_rows"
 NONFINITE_INPUT = "NaN or infinite value in input {name!r}"
 NONFINITE_OUTPUT = "NaN or infinite value in output {name!r}"
@@ -116,21 +118,44 @@ class Chunk:
 
 
 class Predictor:
-    """A model and its preprocessing, predicting chunks of rows."""
+    """A model and its preprocessing, predicting chunks of rows, at most ``rows_per_call`` in
+    one call of the model (its activations grow with the rows of a call, not of a chunk)."""
 
-    def __init__(self, served: serving.Served, scale: float) -> None:
-        self.served, self.scale = served, scale
+    def __init__(self, served: serving.Served, scale: float, rows_per_call: int = 256) -> None:
+        self.served, self.scale, self.rows_per_call = served, scale, max(1, rows_per_call)
         self.inputs = [t.name for t in served.signature.inputs]
         zeros = [
             np.zeros((1, *(d or 1 for d in t.shape)), np.float32) for t in served.signature.inputs
         ]
-        self.template: Template = {
-            k: (v.dtype, v.shape[1:]) for k, v in self._predict(zeros).items()
-        }
+        self.template: Template = {}
+        self._shapes(zeros)
+
+    def shaped_by(self, first: list[np.ndarray]) -> None:
+        """The outputs' shapes from the data's own rows (``first``: its first raw row per
+        input): a model whose inputs take any length (None) gives outputs of the rows' length,
+        not of a placeholder's."""
+        self._shapes([np.zeros_like(preprocess(x, self.scale), np.float32) for x in first])
+
+    def _shapes(self, xs: list[np.ndarray]) -> None:
+        try:
+            found = self._predict(xs)
+        except Exception:  # a placeholder the model cannot take: the data's rows will say
+            if not self.template:
+                log.info("outputs' shapes left to the data's first row", exc_info=True)
+            return
+        self.template = {k: (v.dtype, v.shape[1:]) for k, v in found.items()}
 
     def _predict(self, xs: list[np.ndarray]) -> dict[str, np.ndarray]:
         # scale 1: the inputs are preprocessed already, as predict would.
-        return _members(serving.predict(self.served, dict(zip(self.inputs, xs, strict=True)), 1.0))
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(xs[0]), self.rows_per_call):
+            rows = [x[start : start + self.rows_per_call] for x in xs]
+            parts.append(_members(serving.predict(
+                self.served, dict(zip(self.inputs, rows, strict=True)), 1.0
+            )))  # fmt: skip
+        if len(parts) == 1:
+            return parts[0]
+        return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
     def chunk(self, raw: list[np.ndarray], first_row: int) -> Chunk:
         """Predict one chunk of raw rows (``first_row`` is its first row's index)."""

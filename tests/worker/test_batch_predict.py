@@ -164,3 +164,33 @@ def test_a_bad_row_is_reported_by_its_index_and_the_others_predicted(
     good = [0, 1, 2, 4, 5, 6, 8, 9]
     want = _served(settings, model_job, x[:10][good])
     np.testing.assert_allclose(chunk.arrays["logits"][good], want["logits"], atol=1e-5)
+
+
+def _variable_length_models() -> list[Any]:
+    import keras
+
+    same = keras.Sequential([keras.Input((None, 4)), keras.layers.Conv1D(3, 3, padding="same")])
+    pooled = keras.Sequential([keras.Input((None, 4)), keras.layers.Conv1D(3, 5),
+                               keras.layers.GlobalMaxPooling1D(),
+                               keras.layers.Dense(2)])  # fmt: skip
+    return [same, pooled]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["per-step-outputs", "pooled"])
+def test_a_model_taking_any_length_predicts_its_rows_in_calls_of_a_few_rows(which: int) -> None:
+    """Inputs of shape (None, 4): the outputs' shapes come from the data's rows (20 steps), not
+    from a placeholder of length 1 (which the pooled model cannot even take); a chunk goes to
+    the model a few rows a call, with the same outputs as one call of all of them."""
+    model = _variable_length_models()[which]
+    x = np.random.default_rng(which).normal(size=(7, 20, 4)).astype(np.float32)
+    served = serving.Served(model, 0)
+    predictor = batch_predict.Predictor(served, 1.0, rows_per_call=3)  # 3 calls for 7 rows
+    predictor.shaped_by([x[:1]])
+    got = predictor.chunk([x], 0)
+    expected = np.asarray(model(x, training=False))
+    key = "values" if "values" in got.arrays else "logits"  # a classifier's head: its logits
+    assert got.arrays[key].shape == expected.shape and got.bad == []
+    np.testing.assert_allclose(got.arrays[key], expected, atol=1e-5)
+    whole = batch_predict.Predictor(served, 1.0, rows_per_call=1000)
+    whole.shaped_by([x[:1]])
+    np.testing.assert_allclose(whole.chunk([x], 0).arrays[key], got.arrays[key], atol=1e-6)
