@@ -87,6 +87,12 @@ def _stopped(settings: Settings, watch: Watch, publish: Publish | None) -> None:
                         "failed")  # fmt: skip
 
 
+def _scratch(settings: Settings, job_id: str, attempt: int) -> Path:
+    """This attempt's folder for its chunks' files: an earlier attempt's worker, lost but
+    still at work on this host, writes and at its end deletes a folder of its own."""
+    return artifacts.job_dir(settings.artifacts, job_id) / f".chunks-{attempt}"
+
+
 def _predict_chunks(
     settings: Settings, watch: Watch, spec: dict[str, Any], predictor: batch_predict.Predictor,
     inputs: batch_predict.Inputs, attempt: int,
@@ -97,7 +103,7 @@ def _predict_chunks(
     done = service.finished_chunks(watch.db, job_id)
     if done:
         log.info("job_id=%s resumed: %d of %d chunks done before", job_id, len(done), n_chunks)
-    tmp = artifacts.job_dir(settings.artifacts, job_id) / ".chunks"
+    tmp = _scratch(settings, job_id, attempt)
     for index in range(n_chunks):
         if index in done:
             continue
@@ -145,7 +151,7 @@ def run(settings: Settings, job_id: str, spec: dict[str, Any], publish: Publish 
             _stopped(settings, watch, publish)
             return
         store = storage.artifacts(settings)
-        folder = artifacts.job_dir(settings.artifacts, job_id) / ".chunks"
+        folder = _scratch(settings, job_id, attempt)
         n_chunks = -(-inputs.n // int(spec["chunk_rows"]))
         with transaction(watch.db) as s:
             n_bad, _ = service.bad_rows(s, job_id)
