@@ -107,7 +107,7 @@ def paths(
                 "requestBody": body,
                 "responses": {
                     "202": json(BatchPrediction, "queued"),
-                    **errors(400, 401, 404, 409, 422, 429),
+                    **errors(400, 401, 404, 409, 413, 422, 429, 503),
                 },
             },
             "get": {
@@ -148,7 +148,7 @@ def paths(
                 "summary": "Download a succeeded batch prediction's .npz",
                 "operationId": "getBatchPredictionResult",
                 "parameters": [BATCH_ID],
-                "responses": {"200": npz, **errors(401, 404, 409)},
+                "responses": {"200": npz, **errors(401, 404, 409, 503)},
             },
         },
         f"{base}/cancel": {
