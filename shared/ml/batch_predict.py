@@ -71,8 +71,8 @@ class Inputs:
         self.parts: list[list[Any]] = []
         for split in order:
             arrays = splits[split]
-            if len(inputs) == 1 and set(arrays) == {""}:
-                arrays = {inputs[0]: arrays[""]}
+            if len(inputs) == 1 and len(arrays) == 1:  # one array for one input, by any name
+                arrays = {inputs[0]: next(iter(arrays.values()))}
             if set(arrays) != set(inputs):
                 raise ValueError(
                     f"the dataset's inputs {sorted(arrays)} are not the model's {inputs}"

@@ -194,3 +194,39 @@ def test_a_model_taking_any_length_predicts_its_rows_in_calls_of_a_few_rows(whic
     whole = batch_predict.Predictor(served, 1.0, rows_per_call=1000)
     whole.shaped_by([x[:1]])
     np.testing.assert_allclose(whole.chunk([x], 0).arrays[key], got.arrays[key], atol=1e-6)
+
+
+def test_one_input_is_predicted_whatever_its_arrays_name(
+    trained: tuple[Settings, int, str],
+) -> None:
+    """The model trained on mnist-sample's unnamed x; an upload naming its one input array
+    ("x_train.pixels") is accepted and predicted the same (it was a 422)."""
+    import io
+
+    from shared.auth import issue_token
+    from web import create_app
+
+    settings, owner, model_job = trained
+    with session_scope(settings.database_url) as s:
+        user = s.get(User, owner)
+        assert user is not None
+        token = issue_token(s, user)
+    x = load("mnist-sample").x_test[:50]
+    buffer = io.BytesIO()
+    np.savez(buffer, **{"x_train.pixels": x, "y_train": np.zeros(len(x), np.uint8)})
+    client = create_app(settings).test_client()
+    r = client.post("/api/v1/datasets", headers={"Authorization": f"Bearer {token}"},
+                    data={"file": (io.BytesIO(buffer.getvalue()), "named.npz")},
+                    content_type="multipart/form-data")  # fmt: skip
+    assert r.status_code == 201, r.get_data(as_text=True)
+    job_id = _submit(settings, owner, {"job_id": model_job, "dataset": {"id": r.json["id"]}})
+    run_job(settings, job_id)
+    with session_scope(settings.database_url) as s:
+        job = s.get_one(Job, job_id)
+        assert job.status == JobStatus.succeeded, job.error
+        result = next(a for a in job.artifacts if a.format == service.RESULT)
+        local = storage.artifacts(settings).local
+        assert local is not None
+        with np.load(local / result.path) as got:
+            logits = got["logits"]
+    np.testing.assert_allclose(logits, _served(settings, model_job, x)["logits"], atol=1e-5)
