@@ -145,7 +145,7 @@ def run(settings: Settings, job_id: str, spec: dict[str, Any], publish: Publish 
             served, float(spec.get("scale", 1.0)), rows_per_call=ROWS_PER_STEP * batch
         )
         inputs = batch_predict.Inputs(settings, spec, predictor.inputs)
-        if inputs.n:
+        if inputs.n:  # the outputs' shapes, for the result, even when every chunk is done
             predictor.shaped_by(inputs.read(0, 1))
         if not _predict_chunks(settings, watch, spec, predictor, inputs, attempt):
             _stopped(settings, watch, publish)

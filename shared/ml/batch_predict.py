@@ -11,7 +11,6 @@ inputs, or in its outputs) has NaN there and class -1, and its index is in ``bad
 
 from __future__ import annotations
 
-import logging
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from shared.ml import serving
 from shared.ml.build import preprocess
 from shared.settings import Settings
 
-log = logging.getLogger(__name__)
 BAD_ROWS = "bad_rows"
 NONFINITE_INPUT = "NaN or infinite value in input {name!r}"
 NONFINITE_OUTPUT = "NaN or infinite value in output {name!r}"
@@ -124,25 +122,13 @@ class Predictor:
     def __init__(self, served: serving.Served, scale: float, rows_per_call: int = 256) -> None:
         self.served, self.scale, self.rows_per_call = served, scale, max(1, rows_per_call)
         self.inputs = [t.name for t in served.signature.inputs]
-        zeros = [
-            np.zeros((1, *(d or 1 for d in t.shape)), np.float32) for t in served.signature.inputs
-        ]
-        self.template: Template = {}
-        self._shapes(zeros)
+        self.template: Template = {}  # the outputs' shapes, from the data's first row
 
     def shaped_by(self, first: list[np.ndarray]) -> None:
         """The outputs' shapes from the data's own rows (``first``: its first raw row per
         input): a model whose inputs take any length (None) gives outputs of the rows' length,
-        not of a placeholder's."""
-        self._shapes([np.zeros_like(preprocess(x, self.scale), np.float32) for x in first])
-
-    def _shapes(self, xs: list[np.ndarray]) -> None:
-        try:
-            found = self._predict(xs)
-        except Exception:  # a placeholder the model cannot take: the data's rows will say
-            if not self.template:
-                log.info("outputs' shapes left to the data's first row", exc_info=True)
-            return
+        which no placeholder row could say."""
+        found = self._predict([np.zeros_like(preprocess(x, self.scale), np.float32) for x in first])
         self.template = {k: (v.dtype, v.shape[1:]) for k, v in found.items()}
 
     def _predict(self, xs: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -159,6 +145,8 @@ class Predictor:
 
     def chunk(self, raw: list[np.ndarray], first_row: int) -> Chunk:
         """Predict one chunk of raw rows (``first_row`` is its first row's index)."""
+        if not self.template:
+            self.shaped_by([x[:1] for x in raw])
         xs = [np.asarray(preprocess(x, self.scale), np.float32) for x in raw]
         n = len(xs[0])
         bad: dict[int, str] = {}
