@@ -192,10 +192,7 @@ class FitPlan:
 
 def load(settings: Settings, ref: DatasetRef) -> builtin.Splits:
     """A dataset's arrays: a built-in one by name, an uploaded one by id."""
-    if ref.id is not None:
-        return uploads.load(uploads.local_file(settings, ref.id), settings)
-    assert ref.name is not None
-    return builtin.load(ref.name)
+    return _source(settings, ref)[1]()
 
 
 def _shapes(x: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
@@ -310,18 +307,17 @@ def _source(settings: Settings, ref: DatasetRef) -> tuple[Any, Any]:
 
 def _split(
     x: Any, y: Any, sample_weight: Any, fraction: float
-) -> tuple[tuple[Any, Any, Any], tuple[Any, ...]] | None:
+) -> tuple[tuple[Any, Any, Any], tuple[Any, ...], bool]:
     """validation_split as Keras does it (the last fraction, before any shuffling): the
-    training rows and the validation rows; None where Keras refuses the split."""
+    training rows, the validation rows, and whether both sides have rows (else Keras refuses
+    the fraction itself)."""
     n = _length(x)
     at = math.floor(n * (1.0 - fraction))
-    if at in (0, n):
-        return None  # too few rows: Keras says so itself
     head, tail = slice(0, at), slice(at, None)
     val: tuple[Any, ...] = (_take(x, tail), _take(y, tail))
     if sample_weight is not None:
         val = (*val, sample_weight[tail])
-    return (_take(x, head), _take(y, head), _take(sample_weight, head)), val
+    return (_take(x, head), _take(y, head), _take(sample_weight, head)), val, 0 < at < n
 
 
 def make(settings: Settings, spec: JobSpec) -> FitPlan:
@@ -368,26 +364,23 @@ def make(settings: Settings, spec: JobSpec) -> FitPlan:
     split = None
     if fit.validation_split and kwargs["validation_data"] is None:
         split = _split(x, y, sample_weight, fit.validation_split)
-    if split is not None:  # the validation rows come from the kept dataset, batched once
-        (x, y, sample_weight), kwargs["validation_data"] = split
+    # Split here, the validation rows from the kept dataset batched once; for Keras's own
+    # fit, only a fraction that leaves rows on both sides (Keras refuses the others itself).
+    keras_splits = split is not None and not fit.uses_pydataset and not split[2]
+    if split is not None and not keras_splits:
+        (x, y, sample_weight), kwargs["validation_data"], _ = split
         inline = fit.sample_weight is not None and not isinstance(fit.sample_weight, str)
-        if not inline and fit.validation_steps is None:
+        if not inline and fit.validation_steps is None and split[2]:
             plan.held_out["validation"] = ("split", _length(x), fit.sample_weight)
-    if not fit.uses_pydataset:  # without a split (too few rows) Keras refuses the fraction itself
+    if not fit.uses_pydataset:
         plan.x, plan.y = x, y
         kwargs.update(
             batch_size=fit.batch_size,
             shuffle=fit.shuffle,
             sample_weight=sample_weight,
-            validation_split=0.0 if split is not None else fit.validation_split,
+            validation_split=fit.validation_split if keras_splits else 0.0,
         )
         return plan
-    if fit.validation_split and split is None:  # a fraction that leaves no rows on one side
-        at = math.floor(_length(x) * (1.0 - fit.validation_split))
-        head, tail = slice(0, at), slice(at, None)
-        val = (_take(x, tail), _take(y, tail))
-        kwargs["validation_data"] = val if sample_weight is None else (*val, sample_weight[tail])
-        x, y, sample_weight = _take(x, head), _take(y, head), _take(sample_weight, head)
     plan.dataset = ArrayDataset(
         x, y, sample_weight, fit.batch_size, fit.shuffle, spec.seed, **_options(fit)
     )
