@@ -81,14 +81,7 @@ def record(job: Job, metric: str) -> TrialRecord:
 
 def trials(session: Session, sweep_id: str) -> list[Job]:
     """The sweep's trial jobs with their epochs, by trial number."""
-    return list(
-        session.scalars(
-            select(Job)
-            .where(Job.sweep_id == sweep_id)
-            .options(selectinload(Job.epochs))
-            .order_by(Job.trial)
-        )
-    )
+    return trials_by_sweep(session, [sweep_id])[sweep_id]
 
 
 def trials_by_sweep(session: Session, sweep_ids: list[str]) -> dict[str, list[Job]]:
