@@ -435,16 +435,24 @@ def test_hosts_share_only_the_database_redis_and_the_store(hosts: Hosts) -> None
     assert _node(job) == survivor
     print(f"scenario 2 done at {time.monotonic() - began:.0f} s")
 
-    # 3. A third host joins while jobs wait for the one slot left, and takes some of them with
-    # no setting changed; when it leaves, its slot stops counting.
-    queued = [hosts.submit({**quickstart(epochs=2), "dataset": dataset}) for _ in range(3)]
+    # 3. A third host joins while jobs wait for the one slot left, and takes them with no setting
+    # changed; when it leaves, its slot stops counting. The one slot left is held by a long job,
+    # so the waiting jobs can only start on the new host (short jobs could otherwise all end on
+    # the survivor while the third host is still starting).
+    long = hosts.submit({**quickstart(epochs=500, batch_size=16), "dataset": dataset})
+    hosts.wait(lambda: hosts.job(long).epochs_done >= 1, "the long job to hold the one slot")
+    assert _node(hosts.job(long)) == survivor
+    queued = [hosts.submit({**quickstart(epochs=2), "dataset": dataset}) for _ in range(2)]
     hosts.wait(lambda: "all 1 worker slots are busy" in hosts.reasons(queued),
                "jobs to wait for the one slot")  # fmt: skip
     three = hosts.start_worker("w3")
     hosts.wait(lambda: hosts.live() == {survivor: 1, three: 1}, "the third host to announce", 120)
     finished = [hosts.wait_finished(j) for j in queued]
     assert all(j.status == JobStatus.succeeded for j in finished), [j.error for j in finished]
-    assert three in {_node(j) for j in finished}, [j.worker for j in finished]
+    assert {_node(j) for j in finished} == {three}, [j.worker for j in finished]
+    r = requests.post(f"{hosts.api}/api/v1/jobs/{long}/cancel", headers=hosts.headers, timeout=30)
+    assert r.status_code == 202, r.text
+    assert hosts.wait_finished(long).status == JobStatus.cancelled
     for pid in hosts.net.pids("w3"):  # it leaves as `docker stop` would stop it
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
