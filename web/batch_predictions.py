@@ -103,7 +103,7 @@ def cancel(batch_id: str) -> ResponseReturnValue:
     """Cancel a queued batch prediction at once (200); a running one after its chunk (202)."""
     session = db()
     job = service.get(session, current_user(), batch_id)
-    status = lifecycle.request_cancel(session, batch_id)
+    status = lifecycle.request_cancel(session, batch_id, what="batch prediction")
     session.commit()
     session.refresh(job)
     n_bad, shown = service.bad_rows(session, batch_id)

@@ -319,8 +319,9 @@ def requeue(db: Sessions, job_id: str, stale_after: timedelta = STALE_AFTER) -> 
         return done.rowcount == 1  # type: ignore[attr-defined]
 
 
-def request_cancel(session: Session, job_id: str) -> JobStatus:
-    """Cancel a queued job at once, or ask a running one to stop; Conflict once it has ended.
+def request_cancel(session: Session, job_id: str, what: str = "job") -> JobStatus:
+    """Cancel a queued job at once, or ask a running one to stop; Conflict (naming it as `what`)
+    once it has ended.
 
     Returns the job's status afterwards: cancelled, or still running until its worker stops.
     """
@@ -342,6 +343,6 @@ def request_cancel(session: Session, job_id: str) -> JobStatus:
         return JobStatus.running
     status = session.scalar(select(Job.status).where(Job.id == job_id))
     raise Conflict(
-        f"job {job_id} is {status}: only a queued or running job can be cancelled",
+        f"{what} {job_id} is {status}: only a queued or running {what} can be cancelled",
         details={"status": str(status)},
     )

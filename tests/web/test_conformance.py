@@ -344,7 +344,9 @@ def _walk_batch_predictions(
     check("GET", one, client.get(url, headers=h), 200)
     check("GET", f"{one}/result", client.get(f"{url}/result", headers=h), 409)
     check("POST", f"{one}/cancel", client.post(f"{url}/cancel", headers=h), 200)
-    check("POST", f"{one}/cancel", client.post(f"{url}/cancel", headers=h), 409)
+    again = check("POST", f"{one}/cancel", client.post(f"{url}/cancel", headers=h), 409).json
+    said = f"batch prediction {first['id']} is cancelled: only a queued or running batch prediction"
+    assert again["error"]["message"].startswith(said), again
     second = client.post(base, json=body, headers=h).json["id"]
     db = sessions(settings.database_url)
     assert lifecycle.start(db, second, "test-worker")
