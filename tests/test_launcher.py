@@ -125,6 +125,13 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
 
         refused = cli("submit", str(tmp_path / "bad.json"), "--token", "tq_not-a-token")
         assert refused.returncode == 2 and "401" in refused.stderr
+
+        health = requests.get(url + "/healthz", timeout=10).json()
+        assert str(health["periodic"]).startswith("ok: last round"), health
+        output = (tmp_path / "up.log").read_text()
+        assert f"Task trainq.train[{job_id}] received" in output  # a job's lines are kept
+        for said in ("Sending due task", "trainq.reconcile[", "trainq.webhooks.deliver["):
+            assert said not in output, said  # the periodic rounds' would bury them
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(90)

@@ -24,6 +24,28 @@ WEBHOOKS_QUEUE = "trainq.webhooks"
 WEBHOOKS_TASK = "trainq.webhooks.deliver"
 
 
+PERIODIC_TASKS = frozenset({RECONCILE_TASK, WEBHOOKS_TASK})
+
+
+class QuietRounds(logging.Filter):
+    """Leaves out Celery's INFO lines about each periodic round (beat's "Sending due task", the
+    worker's "received" and "succeeded"): a round every few seconds would bury the log. What a
+    round does (a job requeued or dispatched, a webhook sent) it logs itself, and a round that
+    raises is still logged, as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        data = getattr(record, "data", None)  # the worker's lines carry the task's name here
+        if isinstance(data, dict):
+            return data.get("name") not in PERIODIC_TASKS
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.name == "celery.beat" and args and args[-1] in PERIODIC_TASKS)
+
+
+_QUIET = QuietRounds()
+
+
 def make_celery(settings: Settings) -> Celery:
     """The worker's Celery app for these settings; its tasks are in ``worker.tasks`` and
     ``worker.periodic``."""
@@ -64,6 +86,8 @@ def make_celery(settings: Settings) -> Celery:
         },
     )
     worker_shutting_down.connect(_hand_back_jobs, weak=False)
+    for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(name).addFilter(_QUIET)  # once: the same filter is not added twice
     return app
 
 
