@@ -5,6 +5,7 @@ queued job to report on."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,13 +43,17 @@ class Received:
         return Verifier(secret).verify(self.body, self.headers)
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 @dataclass
 class Receiver:
     """Answers ``answer(n)`` (status, headers) to its n-th request (from 0); keeps them all."""
 
     answer: Callable[[int], tuple[int, dict[str, str]]] = lambda n: (200, {})
     delay: float = 0.0
-    host: str = "127.0.0.1"  # any of 127/8 (a loopback address), on
+    host: str = "127.0.0.1"  # any of 127/8 (a loopback address), or ::1, on
     bind_port: int = 0  # a free port, or this one
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -78,8 +83,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.bind_port), Handler,
-                                           bind_and_activate=False)  # fmt: skip
+        server = _IPv6Server if ":" in self.host else ThreadingHTTPServer
+        self._server = server((self.host, self.bind_port), Handler, bind_and_activate=False)
         self._server.daemon_threads = True
         self._server.server_bind()
 

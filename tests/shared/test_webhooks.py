@@ -235,6 +235,35 @@ def test_an_attempt_goes_to_the_address_checked_not_to_one_looked_up_again(
     assert got.verified(secret)["type"] == "webhook.ping"
 
 
+def test_an_ipv6_address_is_connected_to_as_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A host whose one address is IPv6 is sent to at that address with the URL's Host, and a
+    URL with an IPv6 literal likewise (its Host in brackets). Here ::1 stands for a public
+    address: the check takes it as one."""
+    receiver = Receiver(host="::1").start()
+    port, real = receiver.port, socket.getaddrinfo
+
+    def six(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hook6.test":
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", six)
+    monkeypatch.setattr(targets, "_private", lambda address: address != "::1")
+    secret = service.new_secret()
+    message = WebhookMessage(id="msg_ipv6", payload={"type": "webhook.ping", "data": {}})
+    settings = Settings(var_dir=tmp_path, webhooks_timeout_seconds=5)
+    urls = [f"http://hook6.test:{port}/hook", f"http://[::1]:{port}/hook"]
+    try:
+        attempts = [delivery.send(url, secret, message, settings) for url in urls]
+    finally:
+        receiver.stop()
+    assert [(a.ok, a.status) for a in attempts] == [(True, 200), (True, 200)], attempts
+    assert [r.headers["host"] for r in receiver.received] == [f"hook6.test:{port}", f"[::1]:{port}"]
+    assert all(r.verified(secret)["type"] == "webhook.ping" for r in receiver.received)
+
+
 def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout(tmp_path: Any) -> None:
     """The timeout bounds the whole answer, not each read: a receiver that sends one byte of
     its headers every 0.2 s (each read answered in time) holds an attempt for 1 s, not 10."""
