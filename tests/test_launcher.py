@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,8 @@ def test_up_runs_the_readme_quickstart_and_stops_cleanly(tmp_path: Path) -> None
         assert str(health["periodic"]).startswith("ok: last round"), health
         output = (tmp_path / "up.log").read_text()
         assert f"Task trainq.train[{job_id}] received" in output  # a job's lines are kept
+        assert re.search(r"INFO/[\w-]+\] Epoch 5/5", output), output[-3000:]  # not warnings
+        assert "considered legacy" not in output  # Keras's word on the .h5 saved on purpose
         for said in ("Sending due task", "trainq.reconcile[", "trainq.webhooks.deliver["):
             assert said not in output, said  # the periodic rounds' would bury them
     finally:

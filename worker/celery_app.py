@@ -69,6 +69,8 @@ def make_celery(settings: Settings) -> Celery:
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        # What a job prints (Keras's epoch lines as fit's `verbose` asks) is not a warning.
+        worker_redirect_stdouts_level="INFO",
         # Periodic jobs go to their own light worker, so they never take a training slot.
         task_routes={
             RECONCILE_TASK: {"queue": PERIODIC_QUEUE},

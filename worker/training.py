@@ -41,6 +41,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"
 
 
+class _H5OnPurpose(logging.Filter):
+    """Leaves out Keras's warning, at every .h5 save, that the format is legacy: the worker
+    writes it on purpose, beside the native .keras, as a download format."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("You are saving your model as an HDF5 file")
+
+
+logging.getLogger("absl").addFilter(_H5OnPurpose())  # Keras warns through absl's logger
+
+
 def _save(
     model: Any, folder: Path, store: storage.Store | None = None
 ) -> dict[str, tuple[str, int, str]]:
