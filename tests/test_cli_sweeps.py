@@ -3,17 +3,19 @@ queued until the sweep is cancelled, which ends it and its event stream)."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 import trainq
 from tests.live import api_alone
 from tests.support import ROOT
-from trainq import cli
+from trainq import cli, sweeps
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 EXAMPLE = ROOT / "examples" / "sweep.json"
@@ -51,12 +53,22 @@ def test_submit_status_list_cancel_and_follow(
     lines = out.splitlines()
     assert lines[0].startswith(f"{sweep_id}  quickstart sweep  running  trials: 2 queued")
     header = lines[1].split()
-    assert header[:5] == ["TRIAL", "STATUS", "EPOCHS", "VAL_ACCURACY", "JOB"]
-    assert header[5:] == ["learning_rate", "units", "rate"]  # the searched paths' last keys
+    assert header[:4] == ["TRIAL", "STATUS", "EPOCHS", "VAL_ACCURACY"]
+    assert header[4:] == ["learning_rate", "units", "rate", "JOB"]  # the paths' last keys
     detail = sdk.get_sweep(sweep_id)
     for trial, line in zip(detail["tried"], lines[2:4], strict=True):
-        assert line.split()[:4] == [str(trial["trial"]), "queued", "0/4", trial["job_id"]]
+        assert line.split()[:3] == [str(trial["trial"]), "queued", "0/4"]
+        assert line.split()[-1] == trial["job_id"]
         assert str(trial["params"]["model.layers[1].config.units"]) in line.split()
+    # In a terminal 80 columns wide only the job's id is cut short: the rest are whole.
+    narrow = Console(width=80, record=True, file=io.StringIO())
+    narrow.print(sweeps.table(detail))
+    shown = narrow.export_text().splitlines()
+    assert shown[0].split() == [*header[:-1], "JOB"] and max(map(len, shown)) <= 80
+    for trial, line in zip(detail["tried"], shown[1:3], strict=True):
+        units = trial["params"]["model.layers[1].config.units"]
+        assert line.split()[:3] == [str(trial["trial"]), "queued", "0/4"]
+        assert str(units) in line.split() and trial["job_id"][:4] in line
     assert lines[-1] == "best: none yet (no trial has finished with val_accuracy)"
 
     code, out, _ = run(capsys, "sweep", "status", sweep_id, "--json", *api)

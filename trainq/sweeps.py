@@ -35,17 +35,20 @@ def table(sweep: dict[str, Any]) -> Table:
     paths = list(sweep.get("space") or {})
     names = labels(paths)
     out = Table(box=None, header_style="bold")
-    for name in ("", "TRIAL", "STATUS", "EPOCHS", sweep["objective"]["metric"].upper(), "JOB"):
+    for name in ("", "TRIAL", "STATUS", "EPOCHS", sweep["objective"]["metric"].upper()):
         out.add_column(name, no_wrap=True)
     for path in paths:
         out.add_column(names[path], no_wrap=True)
+    # The job's id last, and the one column that gives way in a narrow terminal (cut short
+    # there; `trainq sweep status --json` and the best trial's line give it whole).
+    out.add_column("JOB", overflow="ellipsis")
     for trial in sweep.get("tried", []):
         value = trial.get("value")
         out.add_row(
             "*" if trial["trial"] == best else "", str(trial["trial"]), trial["status"],
             f"{trial['epochs_done']}/{trial['epochs']}",
-            "" if value is None else value_text(value), trial["job_id"],
-            *(value_text(trial["params"].get(p, "")) for p in paths),
+            "" if value is None else value_text(value),
+            *(value_text(trial["params"].get(p, "")) for p in paths), trial["job_id"],
         )  # fmt: skip
     return out
 
