@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import uuid
@@ -95,6 +96,12 @@ def test_follow_replays_a_finished_job_and_list_shows_a_table(
     header, row = listed.stdout.splitlines()[:2]
     assert header.split()[:3] == ["ID", "STATUS", "PROGRESS"]
     assert row.split()[:2] == [job_id, "succeeded"] and "##########" in row
+    # In a terminal 80 columns wide: the id and the status whole, one line a job.
+    code, screen = _run_in_terminal([TRAINQ, "list"], {**env, "COLUMNS": "80"})
+    assert code == 0, screen
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", screen).splitlines()
+    assert shown[0].split()[:4] == ["ID", "STATUS", "PROGRESS", "CREATED"], shown
+    assert shown[1].split()[:2] == [job_id, "succeeded"] and max(map(len, shown)) <= 80, shown
 
     today = datetime.datetime.now(datetime.UTC).date()
 

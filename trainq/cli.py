@@ -67,9 +67,32 @@ def _cmd_status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_list(client: Client, args: argparse.Namespace) -> int:
+def _jobs_table(jobs: list[dict[str, Any]], width: int | None = None) -> Any:
+    """The jobs, one a line; given the terminal's ``width`` (narrower than the whole table),
+    the id and the status stay whole: the bar is left out, the creation time shortened, the
+    progress and the name cut short."""
     from rich.table import Table
 
+    room = (width or 0) - (32 + 9 + 11) - 2 * 5  # beside the id, the status, the time, padding
+    table = Table(box=None, header_style="bold")
+    table.add_column("ID", no_wrap=True, min_width=32)
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    table.add_column("PROGRESS", no_wrap=True, max_width=max(9, room // 2) if width else None)
+    if not width:
+        table.add_column("", no_wrap=True)
+    table.add_column("CREATED", no_wrap=True, min_width=11 if width else 19)
+    table.add_column("NAME", no_wrap=True, max_width=max(4, room - room // 2) if width else None)
+    for job in jobs:
+        p = job["progress"]
+        filled = round(p["percent"] / 10)
+        bar = [] if width else ["#" * filled + "." * (10 - filled)]
+        created = (job["created_at"] or "")[:19].replace("T", " ")
+        table.add_row(job["id"], job["status"], p["text"], *bar,
+                      created[5:16] if width else created, job["name"])  # fmt: skip
+    return table
+
+
+def _cmd_list(client: Client, args: argparse.Namespace) -> int:
     page = client.list(
         page=args.page, per_page=args.per_page, status=args.status, name=args.name,
         created_after=args.since, created_before=args.until,
@@ -77,17 +100,11 @@ def _cmd_list(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(page, indent=2))
         return 0
-    table = Table(box=None, header_style="bold")
-    for name in ("ID", "STATUS", "PROGRESS", "", "CREATED", "NAME"):
-        table.add_column(name, no_wrap=True)
-    for job in page["jobs"]:
-        p = job["progress"]
-        filled = round(p["percent"] / 10)
-        table.add_row(
-            job["id"], job["status"], p["text"], "#" * filled + "." * (10 - filled),
-            (job["created_at"] or "")[:19].replace("T", " "), job["name"],
-        )  # fmt: skip
     out = console()
+    table = _jobs_table(page["jobs"])
+    whole = out.measure(table, options=out.options.update_width(10_000)).maximum
+    if whole > out.width:  # a terminal narrower than the whole table
+        table = _jobs_table(page["jobs"], out.width)
     out.print(table)
     out.print(f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} jobs")
     return 0
