@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -201,6 +202,22 @@ def _race(url: str) -> None:
         assert s.scalars(select(WebhookMessage)).all() != []  # the job's event is kept
 
 
+def _resolve(
+    monkeypatch: pytest.MonkeyPatch, name: str, answer: Callable[[Any], tuple[int, tuple[Any, ...]]]
+) -> None:
+    """``name`` resolves to ``answer(port)`` (its family and address), looked up anew each time;
+    every other host as it does."""
+    real = socket.getaddrinfo
+
+    def resolving(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == name:
+            family, address = answer(port)
+            return [(family, socket.SOCK_STREAM, 6, "", address)]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolving)
+
+
 def test_an_attempt_goes_to_the_address_checked_not_to_one_looked_up_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
@@ -210,14 +227,7 @@ def test_an_attempt_goes_to_the_address_checked_not_to_one_looked_up_again(
     checked = Receiver(host="127.0.0.2").start()
     rebound = Receiver(bind_port=checked.port).start()  # 127.0.0.1, the same port
     answers = iter(["127.0.0.2", *["127.0.0.1"] * 10])
-    real = socket.getaddrinfo
-
-    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "hook.test":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    _resolve(monkeypatch, "hook.test", lambda port: (socket.AF_INET, (next(answers), port)))
     monkeypatch.setattr(targets, "_private", lambda address: address != "127.0.0.2")
     secret = service.new_secret()
     message = WebhookMessage(id="msg_rebinding", payload={"type": "webhook.ping", "data": {}})
@@ -242,14 +252,8 @@ def test_an_ipv6_address_is_connected_to_as_checked(
     URL with an IPv6 literal likewise (its Host in brackets). Here ::1 stands for a public
     address: the check takes it as one."""
     receiver = Receiver(host="::1").start()
-    port, real = receiver.port, socket.getaddrinfo
-
-    def six(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "hook6.test":
-            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", six)
+    port = receiver.port
+    _resolve(monkeypatch, "hook6.test", lambda port: (socket.AF_INET6, ("::1", port, 0, 0)))
     monkeypatch.setattr(targets, "_private", lambda address: address != "::1")
     secret = service.new_secret()
     message = WebhookMessage(id="msg_ipv6", payload={"type": "webhook.ping", "data": {}})
