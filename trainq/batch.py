@@ -9,11 +9,11 @@ import sys
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from trainq.batch_api import ENDED
 from trainq.client import Client
 from trainq.progress import console
+from trainq.tables import Fitted
 
 
 def _when(stamp: str | None) -> str:
@@ -24,11 +24,10 @@ def _model(b: dict[str, Any]) -> str:
     return str(b["model_job_id"])[:8]
 
 
-def batches_table(batches: list[dict[str, Any]]) -> Table:
+def batches_table(batches: list[dict[str, Any]]) -> Fitted:
     """Your batch predictions: id, status, chunks, rows, bad rows, model, created."""
-    out = Table(box=None, header_style="bold")
-    for column in ("ID", "STATUS", "CHUNKS", "ROWS", "BAD ROWS", "MODEL JOB", "CREATED"):
-        out.add_column(column, no_wrap=True)
+    out = Fitted(("ID", "STATUS", "CHUNKS", "ROWS", "BAD ROWS", "MODEL JOB", "CREATED"),
+                 whole=("ID", "STATUS", "CHUNKS"))  # fmt: skip
     for b in batches:
         p = b["progress"]
         out.add_row(b["id"], b["status"], f"{p['chunks_done']}/{p['chunks_total']}",

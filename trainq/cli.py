@@ -15,6 +15,7 @@ import requests
 from trainq import batch, compare, models, parts, sweeps, webhooks
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
+from trainq.tables import Fitted
 
 
 def _load_spec(path: str) -> dict[str, Any]:
@@ -67,28 +68,18 @@ def _cmd_status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs_table(jobs: list[dict[str, Any]], width: int | None = None) -> Any:
-    """The jobs, one a line; given the terminal's ``width`` (narrower than the whole table),
-    the id and the status stay whole: the bar is left out, the creation time shortened, the
-    progress and the name cut short."""
-    from rich.table import Table
-
-    room = (width or 0) - (32 + 9 + 11) - 2 * 5  # beside the id, the status, the time, padding
-    table = Table(box=None, header_style="bold")
-    table.add_column("ID", no_wrap=True, min_width=32)
-    table.add_column("STATUS", no_wrap=True, min_width=9)
-    table.add_column("PROGRESS", no_wrap=True, max_width=max(9, room // 2) if width else None)
-    if not width:
-        table.add_column("", no_wrap=True)
-    table.add_column("CREATED", no_wrap=True, min_width=11 if width else 19)
-    table.add_column("NAME", no_wrap=True, max_width=max(4, room - room // 2) if width else None)
+def _jobs_table(jobs: list[dict[str, Any]], narrow: bool = False) -> Fitted:
+    """The jobs, one a line; ``narrow`` (for a terminal narrower than the whole table) leaves
+    out the bar and shortens the creation time."""
+    headers = ["ID", "STATUS", "PROGRESS", *([] if narrow else [""]), "CREATED", "NAME"]
+    table = Fitted(headers, whole=("ID", "STATUS", *(["CREATED"] if narrow else [])))
     for job in jobs:
         p = job["progress"]
         filled = round(p["percent"] / 10)
-        bar = [] if width else ["#" * filled + "." * (10 - filled)]
+        bar = [] if narrow else ["#" * filled + "." * (10 - filled)]
         created = (job["created_at"] or "")[:19].replace("T", " ")
         table.add_row(job["id"], job["status"], p["text"], *bar,
-                      created[5:16] if width else created, job["name"])  # fmt: skip
+                      created[5:16] if narrow else created, job["name"])  # fmt: skip
     return table
 
 
@@ -102,9 +93,8 @@ def _cmd_list(client: Client, args: argparse.Namespace) -> int:
         return 0
     out = console()
     table = _jobs_table(page["jobs"])
-    whole = out.measure(table, options=out.options.update_width(10_000)).maximum
-    if whole > out.width:  # a terminal narrower than the whole table
-        table = _jobs_table(page["jobs"], out.width)
+    if table.width > out.width:
+        table = _jobs_table(page["jobs"], narrow=True)
     out.print(table)
     out.print(f"page {page['page']} of {max(page['pages'], 1)}, {page['total']} jobs")
     return 0

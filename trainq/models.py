@@ -7,10 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from rich.table import Table
-
 from trainq.client import Client
 from trainq.progress import console
+from trainq.tables import Fitted
 
 
 def _when(stamp: str | None) -> str:
@@ -21,11 +20,10 @@ def _aliases(aliases: dict[str, int]) -> str:
     return ", ".join(f"{a}→{v}" for a, v in aliases.items())
 
 
-def models_table(models: list[dict[str, Any]]) -> Table:
+def models_table(models: list[dict[str, Any]]) -> Fitted:
     """Your models: name, versions, the latest, aliases, created."""
-    out = Table(box=None, header_style="bold")
-    for column in ("NAME", "VERSIONS", "LATEST", "ALIASES", "CREATED"):
-        out.add_column(column, no_wrap=True)
+    out = Fitted(("NAME", "VERSIONS", "LATEST", "ALIASES", "CREATED"),
+                 whole=("NAME", "VERSIONS", "LATEST"))  # fmt: skip
     for m in models:
         latest = "" if m["latest_version"] is None else str(m["latest_version"])
         out.add_row(m["name"], str(m["versions"]), latest, _aliases(m["aliases"]),
@@ -33,11 +31,10 @@ def models_table(models: list[dict[str, Any]]) -> Table:
     return out
 
 
-def versions_table(model: dict[str, Any]) -> Table:
+def versions_table(model: dict[str, Any]) -> Fitted:
     """A model's versions: number, job, aliases, the test split's metrics, created."""
-    out = Table(box=None, header_style="bold")
-    for column in ("VERSION", "JOB", "ALIASES", "TEST METRICS", "CREATED"):
-        out.add_column(column, no_wrap=True)
+    out = Fitted(("VERSION", "JOB", "ALIASES", "TEST METRICS", "CREATED"),
+                 whole=("VERSION", "JOB"))  # fmt: skip
     for v in model["versions"]:
         test = v["metrics"].get("test") or {}
         shown = " ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}"

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from trainq.client import FINISHED, Client
 from trainq.progress import console
+from trainq.tables import Fitted
 
 POLL_SECONDS = 1.0
 
@@ -28,20 +29,17 @@ def labels(paths: list[str]) -> dict[str, str]:
     return {p: name if taken.count(name) == 1 else p for p, name in last.items()}
 
 
-def table(sweep: dict[str, Any]) -> Table:
+def table(sweep: dict[str, Any]) -> Fitted:
     """Every trial tried so far: its number, status, epochs, objective and values; the best
     one marked with *."""
     best = (sweep.get("best") or {}).get("trial")
     paths = list(sweep.get("space") or {})
     names = labels(paths)
-    out = Table(box=None, header_style="bold")
-    for name in ("", "TRIAL", "STATUS", "EPOCHS", sweep["objective"]["metric"].upper()):
-        out.add_column(name, no_wrap=True)
-    for path in paths:
-        out.add_column(names[path], no_wrap=True)
-    # The job's id last, and the one column that gives way in a narrow terminal (cut short
-    # there; `trainq sweep status --json` and the best trial's line give it whole).
-    out.add_column("JOB", overflow="ellipsis")
+    # In a narrow terminal the job's id (last) is cut short; `trainq sweep status --json` and
+    # the best trial's line give it whole.
+    first = ["", "TRIAL", "STATUS", "EPOCHS", sweep["objective"]["metric"].upper()]
+    first += [names[p] for p in paths]
+    out = Fitted([*first, "JOB"], whole=first)
     for trial in sweep.get("tried", []):
         value = trial.get("value")
         out.add_row(
@@ -134,11 +132,10 @@ def follow(client: Client, sweep_id: str, poll: float = POLL_SECONDS) -> int:
     return 1
 
 
-def sweeps_table(sweeps: list[dict[str, Any]]) -> Table:
+def sweeps_table(sweeps: list[dict[str, Any]]) -> Fitted:
     """The caller's sweeps: id, status, trials done, best value, created, name."""
-    out = Table(box=None, header_style="bold")
-    for name in ("ID", "STATUS", "TRIALS", "BEST", "CREATED", "NAME"):
-        out.add_column(name, no_wrap=True)
+    out = Fitted(("ID", "STATUS", "TRIALS", "BEST", "CREATED", "NAME"),
+                 whole=("ID", "STATUS", "TRIALS"))  # fmt: skip
     for sweep in sweeps:
         done = sum(n for s, n in sweep["trials"].items() if s in FINISHED)
         best = sweep.get("best")

@@ -7,31 +7,27 @@ import argparse
 import json
 from typing import Any
 
-from rich.table import Table
-
 from trainq.client import Client
 from trainq.progress import console
+from trainq.tables import Fitted
 
 
 def _when(stamp: str | None) -> str:
     return (stamp or "")[:19].replace("T", " ")
 
 
-def webhooks_table(hooks: list[dict[str, Any]]) -> Table:
+def webhooks_table(hooks: list[dict[str, Any]]) -> Fitted:
     """Your webhooks: id, URL, events, description."""
-    out = Table(box=None, header_style="bold")
-    for column in ("ID", "URL", "EVENTS", "DESCRIPTION"):
-        out.add_column(column, no_wrap=column != "DESCRIPTION")
+    out = Fitted(("ID", "URL", "EVENTS", "DESCRIPTION"), whole=("ID",))
     for h in hooks:
         out.add_row(h["id"], h["url"], ", ".join(h["events"] or ["all"]), h["description"])
     return out
 
 
-def deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
+def deliveries_table(deliveries: list[dict[str, Any]]) -> Fitted:
     """A webhook's deliveries: id, event, status, attempts, last answer, when."""
-    out = Table(box=None, header_style="bold")
-    for column in ("DELIVERY", "EVENT", "STATUS", "ATTEMPTS", "LAST ANSWER", "CREATED"):
-        out.add_column(column, no_wrap=column != "LAST ANSWER")
+    out = Fitted(("DELIVERY", "EVENT", "STATUS", "ATTEMPTS", "LAST ANSWER", "CREATED"),
+                 whole=("DELIVERY", "STATUS", "ATTEMPTS"))  # fmt: skip
     for d in deliveries:
         answer = d["error"] or (str(d["response_status"]) if d["response_status"] else "")
         out.add_row(d["id"], d["event_type"], d["status"], str(d["attempts"]), answer,
