@@ -20,7 +20,7 @@ import trainq
 from tests.integration.conftest import Live
 from tests.live import LiveStacks
 from tests.specs import quickstart
-from tests.support import ROOT
+from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 TRAINQ = str(Path(sys.executable).parent / "trainq")
@@ -183,3 +183,33 @@ def test_sweep_submit_follow_shows_the_trials_live_and_ends_with_the_best(
     events = list(client.follow_sweep(sweep_id))
     assert {e["trial"] for e in events if e["type"] == "epoch"} == {0, 1}
     assert events[-1]["type"] == "sweep" and events[-1]["sweep"]["best"] == best
+
+
+def test_datasets_upload_prints_the_id_and_list_shows_a_table(
+    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=np.zeros((6, 4), "float32"), y_train=np.arange(6) % 2)
+    code, out, err = live.cli(capsys, "datasets", "upload", str(path), "--name", "mine-cli")
+    assert code == 0, err
+    dataset_id = out.strip()  # what a spec names: {"dataset": {"id": ...}}
+    assert len(dataset_id) == 32 and "\n" not in dataset_id
+    code, out, err = live.cli(capsys, "datasets", "list")
+    assert code == 0, err
+    assert out.split()[:7] == ["ID", "NAME", "ARRAYS", "TRAIN", "TEST", "SIZE", "CREATED"]
+    row = next(line for line in out.splitlines() if line.startswith(f" {dataset_id}"))
+    assert row.split()[1:5] == ["mine-cli", "x_train(6,", "4)", "y_train(6,)"], row
+    code, out, _ = live.cli(capsys, "datasets", "list", "--json")
+    assert code == 0 and dataset_id in [d["id"] for d in json.loads(out)["datasets"]]
+
+
+def test_cancel_of_a_running_job_says_it_stops_after_its_batch(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = live.submit(quickstart(epochs=200, batch_size=16))["id"]
+    wait_until(lambda: live.get(job_id)["status"] == "running", 120, "the job to start")
+    code, out, err = live.cli(capsys, "cancel", job_id)
+    assert code == 0, err
+    assert out.strip() == (f"{job_id}: cancel requested; it stops after its current batch, "
+                           "keeping the model of its last finished epoch")  # fmt: skip
+    assert live.wait(job_id)["status"] == "cancelled"

@@ -46,7 +46,13 @@ def _cmd_follow(client: Client, args: argparse.Namespace) -> int:
 
 def _cmd_cancel(client: Client, args: argparse.Namespace) -> int:
     job = client.cancel(args.job_id)
-    print(json.dumps(job, indent=2) if args.json else f"{job['id']}: {job['status']}")
+    if args.json:
+        print(json.dumps(job, indent=2))
+    elif job["status"] == "running":  # it stops after its current batch
+        print(f"{job['id']}: cancel requested; it stops after its current batch, keeping the "
+              "model of its last finished epoch")  # fmt: skip
+    else:
+        print(f"{job['id']}: {job['status']}")
     return 0
 
 
@@ -146,9 +152,21 @@ def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
     if args.action == "upload":
         result = client.upload_dataset(args.file, name=args.name, progress=sys.stderr.isatty(),
                                        resume=args.resume)  # fmt: skip
-    else:
-        result = client.list_datasets()
-    print(json.dumps(result, indent=2))
+        # Its id, as a job's spec names it: {"dataset": {"id": ...}}.
+        print(json.dumps(result, indent=2) if args.json else result["id"])
+        return 0
+    result = client.list_datasets()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Fitted(("ID", "NAME", "ARRAYS", "TRAIN", "TEST", "SIZE", "CREATED"), whole=("ID",))
+    for d in result["datasets"]:
+        arrays = " ".join(f"{k}{tuple(a['shape'])}" for k, a in d["arrays"].items())
+        test = "" if d["n_test"] is None else str(d["n_test"])
+        created = (d["created_at"] or "")[:19].replace("T", " ")
+        table.add_row(d["id"], d["name"], arrays, str(d["n_train"]), test,
+                      f"{d['size_bytes'] / 1e6:.1f} MB", created)  # fmt: skip
+    console().print(table)
     return 0
 
 
