@@ -90,6 +90,12 @@ def test_follow_replays_a_finished_job_and_list_shows_a_table(
     lines = replay.stdout.splitlines()
     assert [ln.split()[1] for ln in lines if ln.startswith("  epoch")] == ["1/3", "2/3", "3/3"]
     assert lines[-1].startswith("test: accuracy=")
+    # In a terminal 80 columns wide the bar keeps its count; the metrics beside it are cut.
+    code, screen = _run_in_terminal([TRAINQ, "follow", job_id], {**env, "COLUMNS": "80"})
+    assert code == 0, screen
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # colours gone, cursor moves as line ends
+    bars = [ln for ln in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", plain).splitlines() if "━" in ln]
+    assert any("3/3" in ln and "loss=" in ln for ln in bars), bars
 
     listed = subprocess.run([TRAINQ, "list"], env=env, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr

@@ -7,10 +7,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Column
 
 from trainq.client import FINISHED, Client
 
 SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
+BAR = 30  # the progress bar's width, in columns
 
 
 def console(stderr: bool = False) -> Console:
@@ -40,13 +42,17 @@ def follow(client: Client, job_id: str) -> int:
     total = client.get(job_id)["progress"]["epochs"]
     durations: list[float] = []
     final: dict[str, Any] = {}
+    # The status, the bar, epoch k of n and the time left are never cut: the metrics, last,
+    # take what the terminal has left (cut short there; each epoch's line has them all).
+    room = out.width - (9 + BAR + 2 * len(str(total)) + 1 + len("eta 9999s") + 4)
     columns = (
         TextColumn("{task.description:9}"),
-        BarColumn(bar_width=30),
+        BarColumn(bar_width=BAR),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[metrics]}"),
         TextColumn("{task.fields[eta]}"),
-    )
+        TextColumn("{task.fields[metrics]}", table_column=Column(
+            no_wrap=True, overflow="ellipsis", max_width=max(room, 1))),
+    )  # fmt: skip
     with Progress(*columns, console=out, disable=not out.is_terminal) as bar:
         task = bar.add_task("queued", total=total, metrics="", eta="")
         for event in client.follow(job_id):
