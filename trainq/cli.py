@@ -49,8 +49,8 @@ def _cmd_cancel(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(job, indent=2))
     elif job["status"] == "running":  # it stops after its current batch
-        print(f"{job['id']}: cancel requested; it stops after its current batch, keeping the "
-              "model of its last finished epoch")  # fmt: skip
+        print(f"{job['id']}: cancel requested; it stops after its current batch and keeps the "
+              "model of its last finished epoch, if any")  # fmt: skip
     else:
         print(f"{job['id']}: {job['status']}")
     return 0

@@ -15,10 +15,13 @@ SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 BAR = 30  # the progress bar's width, in columns
 
 
+PIPED_WIDTH = 1000  # a pipe or a file: tables whole, lines never wrapped
+
+
 def console(stderr: bool = False) -> Console:
-    """A console that never wraps lines when it writes to a pipe or a file."""
+    """A console that never wraps lines or cuts a table when it writes to a pipe or a file."""
     probe = Console(stderr=stderr)
-    width = None if probe.is_terminal else 200
+    width = None if probe.is_terminal else PIPED_WIDTH
     return Console(stderr=stderr, width=width, highlight=False, soft_wrap=True)
 
 
