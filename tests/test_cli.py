@@ -60,6 +60,11 @@ def _run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return proc.wait(60), b"".join(chunks).decode(errors="replace")
 
 
+def _uncoloured(screen: str) -> str:
+    """A terminal's screen without its colour and style codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", screen)
+
+
 @pytest.fixture(scope="module")
 def followed(live: Live, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = tmp_path_factory.mktemp("spec") / "quickstart.json"
@@ -93,8 +98,8 @@ def test_follow_replays_a_finished_job_and_list_shows_a_table(
     # In a terminal 80 columns wide the bar keeps its count; the metrics beside it are cut.
     code, screen = _run_in_terminal([TRAINQ, "follow", job_id], {**env, "COLUMNS": "80"})
     assert code == 0, screen
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # colours gone, cursor moves as line ends
-    bars = [ln for ln in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", plain).splitlines() if "━" in ln]
+    moves = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", _uncoloured(screen))  # cursor moves: ends
+    bars = [ln for ln in moves.splitlines() if "━" in ln]
     assert any("3/3" in ln and "loss=" in ln for ln in bars), bars
 
     listed = subprocess.run([TRAINQ, "list"], env=env, capture_output=True, text=True)
@@ -105,7 +110,7 @@ def test_follow_replays_a_finished_job_and_list_shows_a_table(
     # In a terminal 80 columns wide: the id and the status whole, one line a job.
     code, screen = _run_in_terminal([TRAINQ, "list"], {**env, "COLUMNS": "80"})
     assert code == 0, screen
-    shown = re.sub(r"\x1b\[[0-9;]*m", "", screen).splitlines()
+    shown = _uncoloured(screen).splitlines()
     assert shown[0].split()[:4] == ["ID", "STATUS", "PROGRESS", "CREATED"], shown
     assert shown[1].split()[:2] == [job_id, "succeeded"] and max(map(len, shown)) <= 80, shown
 

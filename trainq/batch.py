@@ -13,11 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from trainq.batch_api import ENDED
 from trainq.client import Client
 from trainq.progress import console
-from trainq.tables import Fitted
-
-
-def _when(stamp: str | None) -> str:
-    return (stamp or "")[:19].replace("T", " ")
+from trainq.tables import Fitted, when
 
 
 def _model(b: dict[str, Any]) -> str:
@@ -32,7 +28,7 @@ def batches_table(batches: list[dict[str, Any]]) -> Fitted:
         p = b["progress"]
         out.add_row(b["id"], b["status"], f"{p['chunks_done']}/{p['chunks_total']}",
                     str(b["rows"]), str(b["bad_rows_count"]), _model(b),
-                    _when(b["created_at"]))  # fmt: skip
+                    when(b["created_at"]))  # fmt: skip
     return out
 
 

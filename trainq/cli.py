@@ -15,7 +15,7 @@ import requests
 from trainq import batch, compare, models, parts, sweeps, webhooks
 from trainq.client import ApiError, Client
 from trainq.progress import console, follow, metrics_text
-from trainq.tables import Fitted
+from trainq.tables import Fitted, when
 
 
 def _load_spec(path: str) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _jobs_table(jobs: list[dict[str, Any]], narrow: bool = False) -> Fitted:
         p = job["progress"]
         filled = round(p["percent"] / 10)
         bar = [] if narrow else ["#" * filled + "." * (10 - filled)]
-        created = (job["created_at"] or "")[:19].replace("T", " ")
+        created = when(job["created_at"])
         table.add_row(job["id"], job["status"], p["text"], *bar,
                       created[5:16] if narrow else created, job["name"])  # fmt: skip
     return table
@@ -163,9 +163,8 @@ def _cmd_datasets(client: Client, args: argparse.Namespace) -> int:
     for d in result["datasets"]:
         arrays = " ".join(f"{k}{tuple(a['shape'])}" for k, a in d["arrays"].items())
         test = "" if d["n_test"] is None else str(d["n_test"])
-        created = (d["created_at"] or "")[:19].replace("T", " ")
         table.add_row(d["id"], d["name"], arrays, str(d["n_train"]), test,
-                      f"{d['size_bytes'] / 1e6:.1f} MB", created)  # fmt: skip
+                      f"{d['size_bytes'] / 1e6:.1f} MB", when(d["created_at"]))  # fmt: skip
     console().print(table)
     return 0
 

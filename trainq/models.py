@@ -9,11 +9,7 @@ from typing import Any
 
 from trainq.client import Client
 from trainq.progress import console
-from trainq.tables import Fitted
-
-
-def _when(stamp: str | None) -> str:
-    return (stamp or "")[:19].replace("T", " ")
+from trainq.tables import Fitted, when
 
 
 def _aliases(aliases: dict[str, int]) -> str:
@@ -27,7 +23,7 @@ def models_table(models: list[dict[str, Any]]) -> Fitted:
     for m in models:
         latest = "" if m["latest_version"] is None else str(m["latest_version"])
         out.add_row(m["name"], str(m["versions"]), latest, _aliases(m["aliases"]),
-                    _when(m["created_at"]))  # fmt: skip
+                    when(m["created_at"]))  # fmt: skip
     return out
 
 
@@ -40,7 +36,7 @@ def versions_table(model: dict[str, Any]) -> Fitted:
         shown = " ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}"
                          for k, x in test.items())  # fmt: skip
         out.add_row(str(v["version"]), v["job_id"], ", ".join(v["aliases"]), shown,
-                    _when(v["created_at"]))  # fmt: skip
+                    when(v["created_at"]))  # fmt: skip
     return out
 
 

@@ -13,8 +13,6 @@ from trainq.client import FINISHED, Client
 
 SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
 BAR = 30  # the progress bar's width, in columns
-
-
 PIPED_WIDTH = 1000  # a pipe or a file: tables whole, lines never wrapped
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from trainq.client import FINISHED, Client
 from trainq.progress import console
-from trainq.tables import Fitted
+from trainq.tables import Fitted, when
 
 POLL_SECONDS = 1.0
 
@@ -143,6 +143,6 @@ def sweeps_table(sweeps: list[dict[str, Any]]) -> Fitted:
         out.add_row(
             sweep["id"], sweep["status"], f"{done}/{sweep['max_trials']}",
             f"{metric}={value_text(best['value'])}" if best else "",
-            (sweep["created_at"] or "")[:19].replace("T", " "), sweep["name"],
+            when(sweep["created_at"]), sweep["name"],
         )  # fmt: skip
     return out

@@ -20,6 +20,11 @@ PADDING = 2  # a space on either side of each column's cells (box=None, pad_edge
 NARROWEST = 4
 
 
+def when(stamp: str | None) -> str:
+    """An API timestamp as a table shows it: ``2026-12-07 23:16:24``."""
+    return (stamp or "")[:19].replace("T", " ")
+
+
 class Fitted:
     """A table of text cells; ``whole`` names the columns that are never cut."""
 
@@ -45,7 +50,7 @@ class Fitted:
     def limits(self, width: int) -> list[int | None]:
         """Each column's width at most, drawn in ``width`` columns (None: its own)."""
         natural = self._natural()
-        if self.width <= width:
+        if sum(natural) + PADDING * len(natural) <= width:
             return [None] * len(natural)
         cut = [i for i, whole in enumerate(self.whole) if not whole]
         fixed = sum(w for w, whole in zip(natural, self.whole, strict=True) if whole)
@@ -73,4 +78,5 @@ class Fitted:
         yield self.table(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(min(self.width, options.max_width), min(self.width, options.max_width))
+        drawn = min(self.width, options.max_width)
+        return Measurement(drawn, drawn)

@@ -9,11 +9,7 @@ from typing import Any
 
 from trainq.client import Client
 from trainq.progress import console
-from trainq.tables import Fitted
-
-
-def _when(stamp: str | None) -> str:
-    return (stamp or "")[:19].replace("T", " ")
+from trainq.tables import Fitted, when
 
 
 def webhooks_table(hooks: list[dict[str, Any]]) -> Fitted:
@@ -31,7 +27,7 @@ def deliveries_table(deliveries: list[dict[str, Any]]) -> Fitted:
     for d in deliveries:
         answer = d["error"] or (str(d["response_status"]) if d["response_status"] else "")
         out.add_row(d["id"], d["event_type"], d["status"], str(d["attempts"]), answer,
-                    _when(d["created_at"]))  # fmt: skip
+                    when(d["created_at"]))  # fmt: skip
     return out
 
 
